@@ -1,0 +1,1 @@
+"""The Seaway operator: InferenceModel -> KServe InferenceService."""

@@ -1,0 +1,3 @@
+from seaway.cli import main
+
+main()

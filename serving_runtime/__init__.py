@@ -1,0 +1,1 @@
+"""The KServe predictor that serves MLflow models."""

@@ -1,0 +1,70 @@
+"""Train and register small real models in a real MLflow server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+from sklearn.datasets import load_iris, make_classification
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A model version registered by a test, with the data it was trained on."""
+
+    name: str
+    version: str
+    run_id: str
+    example: pd.DataFrame
+
+
+def _iris() -> tuple[Any, pd.DataFrame, np.ndarray[Any, Any]]:
+    data = load_iris(as_frame=True)
+    features: pd.DataFrame = data.data
+    features.columns = [c.replace(" (cm)", "").replace(" ", "_") for c in features.columns]
+    model = LogisticRegression(max_iter=500).fit(features, data.target)
+    return model, features, np.asarray(data.target)
+
+
+def _boosted() -> tuple[Any, pd.DataFrame, np.ndarray[Any, Any]]:
+    x, y = make_classification(n_samples=600, n_features=20, n_informative=10, random_state=0)
+    features = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    model = GradientBoostingClassifier(n_estimators=200, max_depth=3, random_state=0)
+    return model.fit(features, y), features, y
+
+
+TRAINERS = {"iris": _iris, "boosted": _boosted}
+
+
+def register_sklearn(
+    tracking_uri: str,
+    name: str,
+    *,
+    kind: str = "iris",
+    alias: str | None = None,
+    signature: bool = True,
+) -> Registered:
+    """Train a `kind` model, log it with signature and input example, register it as `name`."""
+    model, features, _ = TRAINERS[kind]()
+    example = features.head(5)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(f"seaway-tests-{name}")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name=name,
+            signature=infer_signature(example, model.predict(example)) if signature else None,
+            input_example=example if signature else None,
+        )
+    version = str(info.registered_model_version)
+    if alias is not None:
+        MlflowClient(tracking_uri).set_registered_model_alias(name, alias, version)
+    return Registered(name=name, version=version, run_id=run.info.run_id, example=example)
