@@ -35,6 +35,15 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _mount() -> None:
+    from seaway.serving_runtime.cli import serve
+
+    app.command()(serve)
+
+
+_mount()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -8,6 +8,7 @@ import pytest
 
 pytest_plugins = [
     "tests.support.plugin_mlflow",
+    "tests.support.plugin_runtime",
 ]
 
 

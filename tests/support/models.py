@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -68,3 +69,37 @@ def register_sklearn(
     if alias is not None:
         MlflowClient(tracking_uri).set_registered_model_alias(name, alias, version)
     return Registered(name=name, version=version, run_id=run.info.run_id, example=example)
+
+
+TRICKY_CODE = Path(__file__).parent / "model_code" / "tricky.py"
+
+
+def save_iris(path: Path) -> pd.DataFrame:
+    """Save the iris model as a local MLflow model directory; its input example."""
+    model, features, _ = _iris()
+    example = features.head(5)
+    mlflow.sklearn.save_model(
+        model, str(path), signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+    )  # fmt: skip
+    return features
+
+
+def save_boosted(path: Path) -> pd.DataFrame:
+    """Save the 200-tree gradient boosting model locally; its training features."""
+    model, features, _ = _boosted()
+    example = features.head(5)
+    mlflow.sklearn.save_model(
+        model, str(path), signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+    )  # fmt: skip
+    return features
+
+
+def save_tricky(path: Path) -> None:
+    """Save the steerable pyfunc model (see model_code/tricky.py) locally."""
+    example = pd.DataFrame({"x": [1.0, 2.0]})
+    mlflow.pyfunc.save_model(
+        str(path), python_model=str(TRICKY_CODE), input_example=example,
+        signature=infer_signature(example, pd.DataFrame({"y": [2.0, 4.0]})),
+    )  # fmt: skip

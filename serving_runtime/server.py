@@ -1,0 +1,247 @@
+"""Run the runtime: fetch the model if needed, serve REST (and gRPC), load, drain on SIGTERM.
+
+The HTTP port opens at once (liveness answers while a large model loads);
+readiness turns true only once the model is loaded and has answered its own
+input example. On SIGTERM readiness fails at once, in-flight requests get
+`shutdown_grace_seconds` to finish, then the process exits.
+
+With `workers > 1` a supervisor starts that many worker processes, each
+binding the same ports with SO_REUSEPORT so the kernel spreads connections;
+metrics aggregate across them through prometheus_client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from seaway import logs
+from seaway.serving_runtime.errors import ModelLoadError
+from seaway.serving_runtime.settings import RuntimeSettings
+
+log = logging.getLogger("seaway.runtime")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """The model on local disk, with the name and version it is served under."""
+
+    path: Path
+    name: str
+    version: str | None
+
+
+def prepare(settings: RuntimeSettings) -> ModelSource:
+    """Resolve `model_uri` to a local directory, downloading a registered version if needed."""
+    uri = settings.model_uri
+    if uri.startswith("models:/"):
+        from seaway.registry.download import fetch_model
+
+        target = Path(settings.download_dir or tempfile.mkdtemp(prefix="seaway-model-"))
+        if settings.tracking_token is not None:
+            os.environ["MLFLOW_TRACKING_TOKEN"] = settings.tracking_token.get_secret_value()
+        fetched = fetch_model(uri, target, settings.tracking_uri)
+        log.info(
+            "model fetched from the registry",
+            extra={"model": fetched.name, "version": fetched.version, "path": str(fetched.path)},
+        )
+        return ModelSource(
+            fetched.path,
+            settings.model_name or fetched.name,
+            settings.model_version or fetched.version,
+        )
+    path = Path(uri.removeprefix("file://"))
+    if not (path / "MLmodel").is_file():
+        raise ModelLoadError(f"{path} is not an MLflow model directory (no MLmodel file)")
+    return ModelSource(path, settings.model_name or path.resolve().name, settings.model_version)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _quiet_warnings() -> None:
+    # The native fast path calls sklearn estimators fitted on DataFrames with the
+    # same columns as a matrix, in signature order; sklearn warns on each call.
+    warnings.filterwarnings("ignore", message="X does not have valid feature names")
+
+
+async def serve(
+    settings: RuntimeSettings, source: ModelSource, *, listen_early: bool = True
+) -> int:
+    """Serve one model in this process until SIGTERM/SIGINT; the exit code.
+
+    With `listen_early` the port opens before the model loads (liveness answers,
+    readiness says "loading"); without it the port opens once the model is ready,
+    so a worker that is still loading never takes a connection from one that is not.
+    """
+    import uvicorn
+
+    from seaway.serving_runtime.app import Runtime
+    from seaway.serving_runtime.metrics import Metrics
+
+    _quiet_warnings()
+    metrics = Metrics(source.name, source.version)
+    app = Runtime(
+        source.name, metrics, max_body_bytes=settings.max_body_bytes, max_rows=settings.max_rows
+    )
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        timeout_keep_alive=30,
+    )
+    state = app.state
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            state.draining = True  # readiness fails before anything else happens
+            super().handle_exit(sig, frame)
+
+    server = _Server(config)
+    exit_code = 0
+
+    async def load() -> None:
+        nonlocal exit_code
+        from seaway.serving_runtime import model as model_module
+        from seaway.serving_runtime.batching import Dispatcher
+
+        try:
+            loaded = await asyncio.to_thread(
+                model_module.load,
+                source.path,
+                name=source.name,
+                version=source.version,
+                fast_path=settings.fast_path,
+            )
+        except ModelLoadError as error:
+            state.load_error = str(error)
+            log.error("model failed to load; exiting", extra={"error": str(error)})
+            exit_code = 1
+            server.should_exit = True
+            return
+        batch = settings.max_batch_size if settings.batching and loaded.batchable else 1
+        dispatcher = Dispatcher(
+            loaded.predict,
+            max_batch_size=batch,
+            max_latency_ms=settings.max_latency_ms,
+            on_batch=metrics.batch,
+            threads=settings.model_threads,
+        )
+        dispatcher.start()
+        metrics.configure_features(loaded.schema, loaded.feature_bins)
+        metrics.model_loaded(loaded.load_seconds)
+        state.model, state.dispatcher = loaded, dispatcher
+        log.info(
+            "ready",
+            extra={
+                "model": loaded.name, "version": loaded.version, "flavor": loaded.flavor,
+                "path": loaded.path_taken, "batching": batch > 1, "max_batch_size": batch,
+            },
+        )  # fmt: skip
+
+    async def flush_every_second() -> None:
+        # Feature statistics reach the shared metric files even in workers nobody scrapes.
+        while True:
+            await asyncio.sleep(1.0)
+            metrics.flush()
+
+    tasks = [asyncio.create_task(flush_every_second(), name="flush-metrics")]
+    if listen_early:
+        tasks.append(asyncio.create_task(load(), name="load-model"))
+    else:
+        await load()
+        if exit_code:
+            return exit_code
+    sock = _listen(settings.host, settings.http_port)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        sock.close()
+    return exit_code
+
+
+def _worker(settings: dict[str, Any], source: ModelSource, listen_early: bool) -> None:
+    logs.configure(settings.get("log_level", "info"))
+    code = _run_loop(RuntimeSettings(**settings), source, listen_early=listen_early)
+    raise SystemExit(code)
+
+
+def _run_loop(settings: RuntimeSettings, source: ModelSource, *, listen_early: bool = True) -> int:
+    import uvloop
+
+    return uvloop.run(serve(settings, source, listen_early=listen_early))
+
+
+def _supervise(settings: RuntimeSettings, source: ModelSource) -> int:
+    """Start `workers` processes on shared ports; forward signals; exit when they do."""
+    from prometheus_client import multiprocess as mp
+
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(
+            # The first worker opens the port at once (liveness); the rest once ready.
+            target=_worker,
+            args=(settings.model_dump(), source, i == 0),
+            name=f"seaway-worker-{i}",
+        )
+        for i in range(settings.workers)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(sig: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, sig)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    exit_code = 0
+    for child in children:
+        child.join()
+        if child.pid is not None:
+            mp.mark_process_dead(child.pid)
+        if child.exitcode not in (0, -signal.SIGTERM, -signal.SIGINT):
+            exit_code = 1
+            forward(signal.SIGTERM, None)
+    return exit_code
+
+
+def run(settings: RuntimeSettings) -> int:
+    """The runtime's main: the process exit code."""
+    logs.configure(settings.log_level)
+    try:
+        source = prepare(settings)
+    except Exception as error:  # registry down, version missing, not a model: say so, exit
+        log.error("cannot serve", extra={"error": str(error).splitlines()[0] if str(error) else ""})
+        return 2
+    if settings.workers == 1:
+        return _run_loop(settings, source)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="seaway-metrics-"))
+    return _supervise(settings, source)
