@@ -44,9 +44,10 @@ def fetch_model(uri: str, destination: Path, tracking_uri: str | None = None) ->
         version = str(client.get_model_version_by_alias(name, alias).version)
     assert version is not None
     destination.mkdir(parents=True, exist_ok=True)
+    # Resolve the files' location through this client: a models:/ URI given to
+    # download_artifacts would go to the process-wide registry URI instead.
+    location = client.get_model_version_download_uri(name, version)
     local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{name}/{version}",
-        dst_path=str(destination),
-        tracking_uri=tracking_uri,
+        artifact_uri=location, dst_path=str(destination), tracking_uri=tracking_uri
     )
     return FetchedModel(Path(local), name, version)

@@ -7,6 +7,8 @@ a command never pays for the imports of another.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -33,6 +35,26 @@ def version() -> None:
     from seaway import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def quickstart(
+    port: Annotated[int, typer.Option(help="Port the model is served on.")] = 8080,
+    mlflow_port: Annotated[
+        int | None, typer.Option(help="Port of the local MLflow server; default a free one.")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where MLflow keeps its sqlite database, artifacts and logs."),
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Exit after the first prediction.")
+    ] = False,
+) -> None:
+    """Start MLflow locally, register a demo model as champion, serve it, and predict."""
+    from seaway import quickstart as qs
+
+    raise typer.Exit(qs.run(data_dir or qs.default_data_dir(), port, mlflow_port, not no_wait))
 
 
 def _mount() -> None:
