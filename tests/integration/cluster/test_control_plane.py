@@ -56,6 +56,12 @@ def test_kserve_crds_are_established(kube: Kube) -> None:
     assert "spec.predictor.minReplicas" in bad.stderr
 
 
+def test_helm_reaches_the_cluster(kube: Kube) -> None:
+    version = kube.helm("version", "--template", "{{ .Version }}").stdout
+    assert version == kube.testbin.versions["helm"]
+    assert json.loads(kube.helm("list", "--all-namespaces", "-o", "json").stdout) == []
+
+
 def test_gpu_pod_lands_on_the_gpu_node_only_with_the_toleration(
     kube: Kube, kube_namespace: str
 ) -> None:
