@@ -142,7 +142,7 @@ class Runtime:
             return
         protocol, name, _version_in_path, action = route
         try:
-            self._check_name(name)
+            self.check_name(name)
             if action == "ready" or protocol == "v1":
                 ready = self.state.ready
                 await _send_json(send, 200 if ready else 503, {"name": name, "ready": ready})
@@ -161,33 +161,10 @@ class Runtime:
         return "the model is loading"
 
     def _metadata(self) -> dict[str, Any]:
-        model = self._model()
-        schema = model.schema
-        if schema.kind == "columns":
-            inputs = [
-                {"name": c.name, "datatype": _V2_OF_COLUMN[c.type], "shape": [-1]}
-                for c in schema.columns
-            ]
-        elif schema.kind == "tensors":
-            inputs = [
-                {
-                    "name": t.name or "input-0",
-                    "datatype": protocols.v2_datatype(_dtype(t.dtype)),
-                    "shape": list(t.shape),
-                }
-                for t in schema.tensors
-            ]
-        else:
-            inputs = []
-        outputs = [{"name": n, "datatype": "BYTES", "shape": [-1]} for n in model.output_names]
-        body: dict[str, Any] = {
-            "name": model.name,
-            "versions": [model.version] if model.version else [],
-            "platform": f"mlflow:{model.flavor}",
-            "inputs": inputs,
-            "outputs": outputs,
-        }
-        return body
+        model = self.model()
+        return protocols.v2_model_metadata(
+            model.name, model.version, f"mlflow:{model.flavor}", model.schema, model.output_names
+        )
 
     # --- POST: inference --------------------------------------------------------------
 
@@ -211,28 +188,28 @@ class Runtime:
 
     async def _infer(self, scope: Scope, path: str, receive: Receive) -> Any:
         if path == "/invocations":
-            model = self._model()
+            model = self.model()
             raw = await self._body(scope, receive)
             if _content_type(scope).startswith("text/csv"):
                 frame = protocols.decode_csv(raw)
             else:
                 frame = protocols.decode_invocations(_parse(raw, scope))
-            output = await self._predict(model, conform(frame, model.schema, self.max_rows))
+            output = await self.predict(model, conform(frame, model.schema, self.max_rows))
             return protocols.encode_invocations(output)
         route = _model_route(path)
         if route is None:
             raise ModelNotFound(f"no route {path}")
         protocol, name, _version_in_path, action = route
-        self._check_name(name)
-        model = self._model()
+        self.check_name(name)
+        model = self.model()
         if protocol == "v1" and action == "predict":
             frame = protocols.decode_v1(_parse(await self._body(scope, receive)))
-            output = await self._predict(model, conform(frame, model.schema, self.max_rows))
+            output = await self.predict(model, conform(frame, model.schema, self.max_rows))
             return protocols.encode_v1(output)
         if protocol == "v2" and action == "infer":
             body = _parse(await self._body(scope, receive))
             frame, request_id = protocols.decode_v2(body, model.schema)
-            output = await self._predict(model, conform(frame, model.schema, self.max_rows))
+            output = await self.predict(model, conform(frame, model.schema, self.max_rows))
             return protocols.encode_v2(
                 output,
                 model_name=model.name,
@@ -242,7 +219,8 @@ class Runtime:
             )
         raise ModelNotFound(f"no route POST {path}")
 
-    async def _predict(self, model: LoadedModel, rows: Rows) -> Any:
+    async def predict(self, model: LoadedModel, rows: Rows) -> Any:
+        """The model's output for validated rows; model errors become runtime errors."""
         dispatcher = self.state.dispatcher
         if dispatcher is None or self.state.draining:
             raise ModelNotReady(self._not_ready_reason())
@@ -281,29 +259,19 @@ class Runtime:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _model(self) -> LoadedModel:
+    def model(self) -> LoadedModel:
+        """The served model; `ModelNotReady` while loading or draining."""
         model = self.state.model
         if model is None or self.state.draining:
             raise ModelNotReady(self._not_ready_reason())
         return model
 
-    def _check_name(self, name: str) -> None:
+    def check_name(self, name: str) -> None:
+        """`ModelNotFound` unless `name` is the served model's name."""
         if name != self.name:
             raise ModelNotFound(
                 f"model '{name}' is not served here; this runtime serves '{self.name}'"
             )
-
-
-_V2_OF_COLUMN = {
-    "boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32", "double": "FP64",
-    "string": "BYTES", "binary": "BYTES", "datetime": "BYTES",
-}  # fmt: skip
-
-
-def _dtype(name: str) -> Any:
-    import numpy as np
-
-    return np.dtype(name)
 
 
 def _version() -> str:

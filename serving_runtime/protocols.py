@@ -170,17 +170,22 @@ def decode_v2(body: Any, schema: InputSchema) -> tuple[Frame, str | None]:
         if name in tensors:
             raise InvalidInput(f"input '{name}' is given twice")
         tensors[name] = array
+    return frame_of_tensors(tensors, schema), request_id
+
+
+def frame_of_tensors(tensors: dict[str, Any], schema: InputSchema) -> Frame:
+    """Named V2 tensors (REST or gRPC) as a frame for the model's signature."""
     if schema.kind == "columns" and len(tensors) == 1:
         name, array = next(iter(tensors.items()))
         if name not in schema.names and array.ndim == 2:
             # One [N, columns] tensor for a column signature: positional rows.
-            return Frame(rows=array), request_id
+            return Frame(rows=array)
     if schema.kind == "columns":
         # Columns sent as [N, 1] tensors are columns too.
         tensors = {
             k: (v[:, 0] if v.ndim == 2 and v.shape[1] == 1 else v) for k, v in tensors.items()
         }
-    return Frame(tensors=tensors), request_id
+    return Frame(tensors=tensors)
 
 
 def _v2_tensor(item: Any, index: int) -> tuple[str, Any]:
@@ -275,3 +280,38 @@ def jsonable(output: Any) -> Any:
     if isinstance(output, dict):
         return {str(k): jsonable(v) for k, v in output.items()}
     return output
+
+
+_V2_OF_COLUMN = {
+    "boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32", "double": "FP64",
+    "string": "BYTES", "binary": "BYTES", "datetime": "BYTES",
+}  # fmt: skip
+
+
+def v2_model_metadata(
+    name: str, version: str | None, platform: str, schema: InputSchema, outputs: list[str]
+) -> dict[str, Any]:
+    """V2 model metadata, its inputs taken from the MLflow signature."""
+    if schema.kind == "columns":
+        inputs = [
+            {"name": c.name, "datatype": _V2_OF_COLUMN[c.type], "shape": [-1]}
+            for c in schema.columns
+        ]
+    elif schema.kind == "tensors":
+        inputs = [
+            {
+                "name": t.name or "input-0",
+                "datatype": v2_datatype(np.dtype(t.dtype)),
+                "shape": list(t.shape),
+            }
+            for t in schema.tensors
+        ]
+    else:
+        inputs = []
+    return {
+        "name": name,
+        "versions": [version] if version else [],
+        "platform": platform,
+        "inputs": inputs,
+        "outputs": [{"name": n, "datatype": "BYTES", "shape": [-1]} for n in outputs],
+    }

@@ -175,15 +175,37 @@ async def serve(
         if exit_code:
             return exit_code
     sock = _listen(settings.host, settings.http_port)
+    grpc_server = await _start_grpc(app, settings) if settings.grpc_port else None
     try:
         await server.serve(sockets=[sock])
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop(settings.shutdown_grace_seconds)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         sock.close()
     return exit_code
+
+
+async def _start_grpc(app: Any, settings: RuntimeSettings) -> Any:
+    """The V2 gRPC server on `grpc_port`, sharing the runtime (and its port, across workers)."""
+    import grpc
+
+    from seaway.serving_runtime.grpc_v2 import Servicer
+
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", settings.max_body_bytes),
+        ]
+    )
+    server.add_generic_rpc_handlers((Servicer(app).handler(),))
+    address = f"[{settings.host}]" if ":" in settings.host else settings.host
+    server.add_insecure_port(f"{address}:{settings.grpc_port}")
+    await server.start()
+    return server
 
 
 def _worker(settings: dict[str, Any], source: ModelSource, listen_early: bool) -> None:

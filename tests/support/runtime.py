@@ -17,11 +17,21 @@ class ServedModel:
 
     def __init__(self, model: str, workdir: Path, *args: str, env: dict[str, str] | None = None):
         self.http_port = free_port()
+        self.grpc_port = free_port()
         self.base = f"http://127.0.0.1:{self.http_port}"
         seaway = str(Path(sys.executable).with_name("seaway"))
         self.process = Process(
             "seaway-serve",
-            [seaway, "serve", model, "--http-port", str(self.http_port), *args],
+            [
+                seaway,
+                "serve",
+                model,
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                *args,
+            ],
             log=workdir / f"serve-{self.http_port}.log",
             env={**os.environ, **(env or {})},
             cwd=workdir,
