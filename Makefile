@@ -35,7 +35,7 @@ typecheck: venv
 	cd $(MYPY_TREE) && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p seaway
 
 testbin:
-	tests/cluster/build.sh
+	bash tests/cluster/build.sh
 
 # pytest's exit code 5 means it collected nothing: say so and fail, an empty
 # run proves nothing.

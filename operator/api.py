@@ -109,6 +109,7 @@ Quantity = Annotated[
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "pattern": QUANTITY_PATTERN,
+            "maxLength": 32,  # bounds the cost of the CEL rule comparing quantities
             "x-kubernetes-int-or-string": True,
         }
     ),
@@ -243,7 +244,8 @@ class Autoscaling(_Model):
     model_config = ConfigDict(
         json_schema_extra=_rules(
             {
-                "rule": "self.minReplicas <= self.maxReplicas",
+                "rule": "!has(self.minReplicas) || !has(self.maxReplicas) || "
+                "self.minReplicas <= self.maxReplicas",
                 "message": "spec.autoscaling.maxReplicas must be at least minReplicas",
                 "fieldPath": ".maxReplicas",
             }
@@ -287,7 +289,8 @@ class Rollout(_Model):
     model_config = ConfigDict(
         json_schema_extra=_rules(
             {
-                "rule": "self.steps.isSorted() && self.steps[size(self.steps) - 1] == 100",
+                "rule": "!has(self.steps) || "
+                "(self.steps.isSorted() && self.steps[size(self.steps) - 1] == 100)",
                 "message": "spec.rollout.steps must be strictly increasing and end at 100",
                 "fieldPath": ".steps",
             }

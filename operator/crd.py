@@ -72,11 +72,20 @@ def _clean(node: Any) -> Any:
         out["default"] = {}
     if "enum" in out and "type" not in out:
         out["type"] = _json_type(out["enum"][0])
+    return _structural_map(out)
+
+
+def _structural_map(out: dict[str, Any]) -> dict[str, Any]:
+    """Maps as structural schemas allow them: `additionalProperties`, keys checked by CEL."""
+    patterns = out.pop("patternProperties", None)
+    names = out.pop("propertyNames", None)
+    if patterns:
+        ((pattern, values),) = patterns.items()
+        out["additionalProperties"] = values
+        names = {"pattern": pattern}
     if out.get("additionalProperties") is False:
         del out["additionalProperties"]  # structural schemas prune unknown fields already
-    names = out.pop("propertyNames", None)
     if names and "pattern" in names:
-        # Structural schemas have no propertyNames: check map keys with CEL.
         rule = {
             "rule": f"self.all(k, k.matches({_cel_string(names['pattern'])}))",
             "message": f"keys must match {names['pattern']}",

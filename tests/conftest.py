@@ -9,6 +9,7 @@ import pytest
 pytest_plugins = [
     "tests.support.plugin_mlflow",
     "tests.support.plugin_runtime",
+    "tests.support.plugin_cluster",
 ]
 
 
