@@ -277,8 +277,8 @@ class MlflowRegistryClient:
         except MlflowException as exc:
             cause = exc.__cause__ or exc.__context__ or exc
             raise RegistryUnavailable(
-                f"MLflow at {self.tracking_uri} is unreachable ({type(cause).__name__}); "
-                "Seaway retries with backoff: check that the server runs and the URI is right"
+                f"MLflow at {self.tracking_uri} is unreachable ({type(cause).__name__}): "
+                "check that the server runs and that the tracking URI is right"
             ) from None
 
     def _call(
@@ -301,7 +301,7 @@ class MlflowRegistryClient:
                 if response.status_code == 429 or response.status_code >= 500:
                     raise RegistryUnavailable(
                         f"MLflow at {self.tracking_uri} answered {response.status_code} to "
-                        f"{what}; Seaway retries with backoff"
+                        f"{what}: the server is overloaded or failing; try again later"
                     )
             except RegistryUnavailable:
                 if attempt + 1 >= attempts:

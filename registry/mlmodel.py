@@ -56,7 +56,7 @@ def parse_mlmodel(text: str) -> MLmodelFile:
         signature=_signature(doc.get("signature")),
         input_example=_example(doc.get("saved_input_example_info")),
         run_id=_optional_str(doc.get("run_id")),
-        model_id=_optional_str(doc.get("model_id") or doc.get("model_uuid")),
+        model_id=_optional_str(doc.get("model_id")),
         mlflow_version=_optional_str(doc.get("mlflow_version")),
         model_size_bytes=size if isinstance(size, int) and not isinstance(size, bool) else None,
     )
