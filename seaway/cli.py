@@ -58,9 +58,11 @@ def quickstart(
 
 
 def _mount() -> None:
+    from seaway.registry.cli import app as registry_app
     from seaway.serving_runtime.cli import serve
 
     app.command()(serve)
+    app.add_typer(registry_app, name="registry")
 
 
 _mount()
