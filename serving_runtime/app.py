@@ -82,6 +82,7 @@ class Runtime:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.max_rows = max_rows
+        self.arriving = 0  # requests received whose rows are not yet with the dispatcher
 
     # --- ASGI -------------------------------------------------------------------------
 
@@ -172,9 +173,14 @@ class Runtime:
         started = time.perf_counter()
         protocol = _protocol_of(path)
         self.metrics.request_started()
+        self.arriving += 1
         code = 500
         try:
-            body = await self._infer(scope, path, receive)
+            try:
+                model, rows, encode = await self._decode(scope, path, receive)
+            finally:
+                self.arriving -= 1
+            body = encode(await self.predict(model, rows))
             code = 200
             await _send(send, 200, orjson.dumps(body, option=_DUMP), _JSON)
         except RuntimeServingError as error:
@@ -186,7 +192,10 @@ class Runtime:
         finally:
             self.metrics.request_finished(protocol, code, time.perf_counter() - started)
 
-    async def _infer(self, scope: Scope, path: str, receive: Receive) -> Any:
+    async def _decode(
+        self, scope: Scope, path: str, receive: Receive
+    ) -> tuple[LoadedModel, Rows, Callable[[Any], Any]]:
+        """The model, the request's validated rows, and the encoder of its protocol."""
         if path == "/invocations":
             model = self.model()
             raw = await self._body(scope, receive)
@@ -194,8 +203,7 @@ class Runtime:
                 frame = protocols.decode_csv(raw)
             else:
                 frame = protocols.decode_invocations(_parse(raw, scope))
-            output = await self.predict(model, conform(frame, model.schema, self.max_rows))
-            return protocols.encode_invocations(output)
+            return model, conform(frame, model.schema, self.max_rows), protocols.encode_invocations
         route = _model_route(path)
         if route is None:
             raise ModelNotFound(f"no route {path}")
@@ -204,19 +212,21 @@ class Runtime:
         model = self.model()
         if protocol == "v1" and action == "predict":
             frame = protocols.decode_v1(_parse(await self._body(scope, receive)))
-            output = await self.predict(model, conform(frame, model.schema, self.max_rows))
-            return protocols.encode_v1(output)
+            return model, conform(frame, model.schema, self.max_rows), protocols.encode_v1
         if protocol == "v2" and action == "infer":
             body = _parse(await self._body(scope, receive))
             frame, request_id = protocols.decode_v2(body, model.schema)
-            output = await self.predict(model, conform(frame, model.schema, self.max_rows))
-            return protocols.encode_v2(
-                output,
-                model_name=model.name,
-                model_version=model.version,
-                request_id=request_id,
-                output_names=model.output_names,
-            )
+
+            def encode_v2(output: Any) -> Any:
+                return protocols.encode_v2(
+                    output,
+                    model_name=model.name,
+                    model_version=model.version,
+                    request_id=request_id,
+                    output_names=model.output_names,
+                )
+
+            return model, conform(frame, model.schema, self.max_rows), encode_v2
         raise ModelNotFound(f"no route POST {path}")
 
     async def predict(self, model: LoadedModel, rows: Rows) -> Any:

@@ -3,8 +3,9 @@
 The model runs on its own thread, never on the event loop, so health probes
 answer under full load. While the model works, new requests queue; when it is
 free it takes everything queued (up to `max_batch_size` rows) as one call. It
-waits up to `max_latency_ms` for more rows only when the last batch showed
-concurrency, so a lone request never pays the wait. A batch that fails is
+waits up to `max_latency_ms` for more rows only while requests are known to
+be on their way (received, not yet queued), so a lone request never pays the
+wait and a busy server never idles waiting for a batch to fill. A batch that fails is
 retried request by request, so an error reaches only the request that caused
 it.
 """
@@ -38,16 +39,17 @@ class Dispatcher:
         max_batch_size: int = 1,
         max_latency_ms: float = 0.0,
         on_batch: Callable[[int], None] = lambda rows: None,
+        arriving: Callable[[], int] = lambda: 0,
         threads: int = 1,
     ) -> None:
         self._call = call
         self._max_rows = max_batch_size
         self._max_wait = max_latency_ms / 1000.0
         self._on_batch = on_batch
+        self._arriving = arriving
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="model")
         self._queue: asyncio.Queue[_Pending] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._last_batch = 1
 
     @property
     def batching(self) -> bool:
@@ -82,9 +84,9 @@ class Dispatcher:
             item = queue.get_nowait()
             batch.append(item)
             size += item.rows.n
-        if size < self._max_rows and self._max_wait > 0 and self._last_batch > 1:
+        if size < self._max_rows and self._max_wait > 0 and self._arriving() > 0:
             deadline = asyncio.get_running_loop().time() + self._max_wait
-            while size < self._max_rows:
+            while size < self._max_rows and self._arriving() > 0:
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break
@@ -94,7 +96,6 @@ class Dispatcher:
                     break
                 batch.append(item)
                 size += item.rows.n
-        self._last_batch = len(batch)
         return batch
 
     async def _loop(self) -> None:
