@@ -57,6 +57,8 @@ class SeawayRegistryError(Exception):
     """CamelCase reason for a Kubernetes condition or Event."""
     transient = False
     """True when retrying the same call later may succeed with nothing changed."""
+    retry_after: float | None = None
+    """For transient errors, seconds to wait before trying again; None otherwise."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -133,6 +135,7 @@ class VersionNotReady(SeawayRegistryError):
         self.version = version
         self.status = status
         self.transient = status == "PENDING_REGISTRATION"
+        self.retry_after = 5.0 if self.transient else None
 
 
 class PermissionDenied(SeawayRegistryError):

@@ -9,6 +9,8 @@ Secret), and Seaway never logs or echoes them.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,6 +27,7 @@ class RegistrySettings(BaseSettings):
         use_attribute_docstrings=True,
         extra="ignore",
         populate_by_name=True,
+        hide_input_in_errors=True,  # a bad value may hold a credential: never echo it
     )
 
     tracking_uri: str = Field(
@@ -122,6 +125,11 @@ class RegistrySettings(BaseSettings):
             raise ValueError(
                 "the tracking URI must be an http(s) URL of an MLflow server: "
                 "Seaway talks to the registry over its REST API"
+            )
+        if "@" in urlsplit(value).netloc:
+            raise ValueError(
+                "the tracking URI holds credentials: put them in MLFLOW_TRACKING_USERNAME / "
+                "MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN (from a Secret) instead"
             )
         return value.rstrip("/")
 

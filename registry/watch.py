@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from seaway.registry.client import AliasReader, RegisteredModelRecord
 from seaway.registry.errors import (
@@ -42,6 +43,9 @@ from seaway.registry.errors import (
     RegistryUnavailable,
     SeawayRegistryError,
 )
+
+if TYPE_CHECKING:
+    from seaway.registry.settings import RegistrySettings
 
 _log = logging.getLogger(__name__)
 
@@ -193,6 +197,15 @@ class RegistryWatcher:
         self.calls = 0
         """MLflow calls made so far, by every poll together."""
 
+    @classmethod
+    def from_settings(cls, settings: RegistrySettings, reader: AliasReader) -> RegistryWatcher:
+        return cls(
+            reader,
+            interval=settings.poll_interval_seconds,
+            page_size=settings.bulk_page_size,
+            backoff_max=settings.poll_backoff_max_seconds,
+        )
+
     # --- what is tracked ------------------------------------------------------
 
     def track(self, ref: AliasRef, known_version: str | None = None) -> None:
@@ -264,9 +277,10 @@ class RegistryWatcher:
             targeted = dirty & models
             if not targeted:
                 return PollReport(PollKind.IDLE, next_poll_in=self.due_in(now))
-            # A storm of notifications costs no more than a full poll would.
-            known_size = self._registry_models
-            if known_size is not None and len(targeted) > bulk_pages(known_size, self._page_size):
+            # A storm of notifications (or of follows at start-up) costs no more than a
+            # full poll would.
+            cheaper = choose_full_poll(len(targeted), self._registry_models, self._page_size)
+            if cheaper is PollKind.BULK:
                 full_due = True
             else:
                 models = targeted
@@ -279,7 +293,7 @@ class RegistryWatcher:
             records, errors, error, calls = self._read_bulk(models)
         else:
             records, errors, error, calls = self._read_each(models)
-        return self._apply(now, kind, refs, dirty, records, errors, error, calls, full_due)
+        return self._apply(now, kind, refs, records, errors, error, calls, full_due)
 
     def _read_each(
         self, models: Iterable[str]
@@ -338,7 +352,6 @@ class RegistryWatcher:
         now: float,
         kind: PollKind,
         refs: Mapping[AliasRef, Target | None],
-        dirty: set[str],
         records: Mapping[str, RegisteredModelRecord | None],
         errors: Mapping[str, SeawayRegistryError],
         error: SeawayRegistryError | None,

@@ -19,15 +19,9 @@ from http import HTTPStatus
 import pytest
 from mlflow import MlflowClient
 
-from seaway.registry.client import MlflowRegistryClient
-from seaway.registry.watch import (
-    ALIAS_MISSING,
-    AliasChange,
-    AliasRef,
-    RegistryWatcher,
-    Target,
-    WatchLoop,
-)
+from seaway.registry.service import RegistryService
+from seaway.registry.settings import RegistrySettings
+from seaway.registry.watch import ALIAS_MISSING, AliasChange, AliasRef, Target
 from seaway.registry.webhooks import (
     DELIVERY_ID_HEADER,
     SIGNATURE_HEADER,
@@ -101,23 +95,34 @@ def post(port: int, path: str, headers: Mapping[str, str], body: bytes) -> int:
 
 
 def test_a_real_alias_move_is_delivered_verified_and_noticed_in_seconds(
-    hooked: Hooked,
-    client: MlflowRegistryClient,
-    mlflow_client: MlflowClient,
-    cheap_model: Callable[..., str],
+    mlflow_uri: str, mlflow_client: MlflowClient, cheap_model: Callable[..., str]
 ) -> None:
     name = cheap_model(versions=2, aliases={"champion": "1"})
-    assert hooked.events.get(timeout=15).version == "1"  # the set-up's own alias event
     ref = AliasRef(name, "champion")
-    watcher = RegistryWatcher(client, interval=3600)  # polling alone would take an hour
-    watcher.track(ref, known_version="1")
     noticed: queue.Queue[tuple[float, AliasChange]] = queue.Queue()
-    loop = WatchLoop(watcher, lambda changes: [noticed.put((time.monotonic(), c)) for c in changes])
-    hooked.on_event.append(lambda event: loop.notify(event.model) if event.moves_alias else None)
-    loop.start()
+    secret = secrets.token_urlsafe(32)
+    settings = RegistrySettings(
+        tracking_uri=mlflow_uri,
+        poll_interval_seconds=3600,  # polling alone would take an hour
+        webhook_secret=secret,
+        webhook_host="127.0.0.1",
+        webhook_port=0,
+    )
+    registry = RegistryService(
+        settings, lambda changes: [noticed.put((time.monotonic(), c)) for c in changes]
+    )
+    registry.start()
+    assert registry.receiver is not None
+    webhook = mlflow_client.create_webhook(
+        name=f"seaway-test-{uuid.uuid4().hex[:8]}",
+        url=registry.receiver.url,
+        events=ALIAS_EVENTS,
+        secret=secret,
+    )
     try:
+        registry.follow(ref, "1")  # what the operator deployed
         deadline = time.monotonic() + 10
-        while watcher.calls == 0 and time.monotonic() < deadline:  # the first full poll
+        while registry.watcher.calls < 1 and time.monotonic() < deadline:  # first look done
             time.sleep(0.05)
 
         promoted_at = time.monotonic()
@@ -126,22 +131,39 @@ def test_a_real_alias_move_is_delivered_verified_and_noticed_in_seconds(
 
         assert change == AliasChange(ref, Target.at("1"), Target.at("2"))
         assert noticed_at - promoted_at < 5.0
-        event = hooked.events.get(timeout=1)
-        assert (event.entity, event.action, event.model, event.alias, event.version) == (
-            "model_version_alias",
-            "created",
-            name,
-            "champion",
-            "2",
-        )
-        assert hooked.receiver.counts == {"accepted": 2}
+        assert registry.receiver.counts == {"accepted": 1}
 
         mlflow_client.delete_registered_model_alias(name, "champion")
         _, deleted = noticed.get(timeout=15)
         assert deleted == AliasChange(ref, Target.at("2"), ALIAS_MISSING)
-        assert hooked.events.get(timeout=1).action == "deleted"
+        assert registry.receiver.counts == {"accepted": 2}
     finally:
-        loop.stop()
+        mlflow_client.delete_webhook(webhook.webhook_id)
+        registry.stop()
+
+
+def test_alias_events_arrive_as_mlflow_sends_them(
+    hooked: Hooked, mlflow_client: MlflowClient, cheap_model: Callable[..., str]
+) -> None:
+    name = cheap_model(versions=2)
+    mlflow_client.set_registered_model_alias(name, "champion", "2")
+    mlflow_client.delete_registered_model_alias(name, "champion")
+    created, deleted = hooked.events.get(timeout=15), hooked.events.get(timeout=15)
+    assert (created.entity, created.action, created.model, created.alias, created.version) == (
+        "model_version_alias",
+        "created",
+        name,
+        "champion",
+        "2",
+    )
+    assert (deleted.action, deleted.model, deleted.alias, deleted.version) == (
+        "deleted",
+        name,
+        "champion",
+        None,
+    )
+    assert created.moves_alias and deleted.moves_alias
+    assert abs(created.timestamp - time.time()) < 60
 
 
 def test_forged_stale_and_replayed_deliveries_are_rejected(

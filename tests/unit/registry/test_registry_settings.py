@@ -58,3 +58,10 @@ def test_settings_are_frozen() -> None:
     settings = RegistrySettings()
     with pytest.raises(ValidationError):
         settings.poll_interval_seconds = 1  # type: ignore[misc]
+
+
+def test_credentials_in_the_tracking_uri_are_refused_and_not_echoed() -> None:
+    with pytest.raises(ValidationError) as caught:
+        RegistrySettings(tracking_uri="https://seaway:hunter2@mlflow.example.com")
+    assert "MLFLOW_TRACKING_PASSWORD" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

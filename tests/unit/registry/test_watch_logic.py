@@ -290,3 +290,15 @@ def test_nothing_tracked_costs_nothing(registry: FakeRegistry) -> None:
     watcher = RegistryWatcher(registry, interval=30)
     assert watcher.poll(0.0).kind is PollKind.IDLE
     assert registry.calls == []
+
+
+def test_many_follows_before_the_first_listing_cost_one_listing() -> None:
+    registry = FakeRegistry()
+    registry.models = {f"m{i:03d}": {"champion": "1"} for i in range(300)}
+    watcher = RegistryWatcher(registry, interval=30)
+    watcher.poll(0.0)  # nothing tracked yet
+    for name in registry.models:
+        watcher.track(AliasRef(name, "champion"), known_version="1")
+        watcher.notify(name)
+    report = watcher.poll(1.0)
+    assert (report.kind, report.calls) == (PollKind.BULK, 1)
