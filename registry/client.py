@@ -18,7 +18,6 @@ credentials (URIs pass through `redact_uri`).
 from __future__ import annotations
 
 import collections
-import json
 import tempfile
 import threading
 import time
@@ -194,7 +193,7 @@ def _model_version(raw: Mapping[str, Any]) -> ModelVersionRecord:
     return ModelVersionRecord(
         name=str(raw["name"]),
         version=str(raw["version"]),
-        status=str(raw.get("status", "READY")),
+        status=str(raw.get("status", "UNKNOWN")),
         source=str(raw.get("source", "")),
         run_id=str(raw["run_id"]) if raw.get("run_id") else None,
         aliases=tuple(sorted(str(a) for a in raw.get("aliases") or ())),
@@ -341,6 +340,15 @@ class MlflowRegistryClient:
             raise RegistryUnavailable(f"MLflow answered {what} with unexpected JSON")
         return body
 
+    def _member(self, body: dict[str, Any], key: str, what: str, kind: type = dict) -> Any:
+        value = body.get(key)
+        if not isinstance(value, kind):
+            raise RegistryUnavailable(
+                f"MLflow at {self.tracking_uri} answered for {what} without {key!r}: "
+                "is the tracking URI an MLflow server of version 2.3 or later?"
+            )
+        return value
+
     def _get(
         self, operation: str, path: str, what: str, not_found: Callable[[], SeawayRegistryError],
         **params: Any,
@@ -363,7 +371,7 @@ class MlflowRegistryClient:
             "get_registered_model", "registered-models/get", f"registered model {name!r}",
             lambda: ModelNotFound(name), name=name,
         )  # fmt: skip
-        return _registered_model(body["registered_model"])
+        return _registered_model(self._member(body, "registered_model", f"model {name!r}"))
 
     def search_registered_models(
         self, max_results: int, page_token: str | None = None
@@ -385,7 +393,7 @@ class MlflowRegistryClient:
             "get_model_version", "model-versions/get", f"version {version} of {name!r}",
             lambda: VersionNotFound(name, version), name=name, version=version,
         )  # fmt: skip
-        return _model_version(body["model_version"])
+        return _model_version(self._member(body, "model_version", f"version {version}"))
 
     def search_model_versions(self, name: str) -> list[ModelVersionRecord]:
         versions: list[ModelVersionRecord] = []
@@ -409,7 +417,7 @@ class MlflowRegistryClient:
             f"the download location of version {version} of {name!r}",
             lambda: VersionNotFound(name, version), name=name, version=version,
         )  # fmt: skip
-        return str(body["artifact_uri"])
+        return str(self._member(body, "artifact_uri", "the download URI", str))
 
     def read_artifact(self, uri: str, max_bytes: int) -> Artifact:
         """Read one file of a model's artifacts, up to `max_bytes`.
@@ -500,8 +508,3 @@ def _iter_content(response: Any) -> Iterator[bytes]:
     for chunk in response.iter_content(chunk_size=65536):
         if chunk:
             yield bytes(chunk)
-
-
-def decode_json(artifact: Artifact) -> Any:
-    """The artifact's bytes as JSON (None when it was too large to read)."""
-    return None if artifact.data is None else json.loads(artifact.data)
