@@ -124,6 +124,14 @@ class PollReport:
     next_poll_in: float = 0.0
 
 
+_Reads = tuple[
+    dict[str, RegisteredModelRecord | None],  # model -> record (None: it does not exist)
+    dict[str, SeawayRegistryError],  # models that could not be read
+    SeawayRegistryError | None,  # the registry could not be read at all
+    int,  # calls made
+]
+
+
 def observe(alias: str, model: RegisteredModelRecord | None) -> Target:
     """Where `alias` points in `model` (None: the model does not exist)."""
     if model is None:
@@ -295,14 +303,7 @@ class RegistryWatcher:
             records, errors, error, calls = self._read_each(models)
         return self._apply(now, kind, refs, records, errors, error, calls, full_due)
 
-    def _read_each(
-        self, models: Iterable[str]
-    ) -> tuple[
-        dict[str, RegisteredModelRecord | None],
-        dict[str, SeawayRegistryError],
-        SeawayRegistryError | None,
-        int,
-    ]:
+    def _read_each(self, models: Iterable[str]) -> _Reads:
         records: dict[str, RegisteredModelRecord | None] = {}
         errors: dict[str, SeawayRegistryError] = {}
         calls = 0
@@ -318,14 +319,7 @@ class RegistryWatcher:
                 errors[model] = exc
         return records, errors, None, calls
 
-    def _read_bulk(
-        self, models: set[str]
-    ) -> tuple[
-        dict[str, RegisteredModelRecord | None],
-        dict[str, SeawayRegistryError],
-        SeawayRegistryError | None,
-        int,
-    ]:
+    def _read_bulk(self, models: set[str]) -> _Reads:
         listed: dict[str, RegisteredModelRecord] = {}
         token: str | None = None
         calls = 0
@@ -363,9 +357,13 @@ class RegistryWatcher:
         }
         with self._lock:
             self.calls += calls
-            # Only pairs still tracked, against their baseline as it is now (track() may
-            # have moved it while the calls ran).
-            current = {ref: self._known[ref] for ref in observed if ref in self._known}
+            # Only pairs still tracked whose baseline nobody moved while the calls ran: a
+            # track() with a newer known version beats an observation that may predate it.
+            current = {
+                ref: self._known[ref]
+                for ref in observed
+                if ref in self._known and self._known[ref] == refs[ref]
+            }
             changes = diff(current, {ref: observed[ref] for ref in current})
             for ref in current:
                 self._known[ref] = observed[ref]

@@ -302,3 +302,21 @@ def test_many_follows_before_the_first_listing_cost_one_listing() -> None:
         watcher.notify(name)
     report = watcher.poll(1.0)
     assert (report.kind, report.calls) == (PollKind.BULK, 1)
+
+
+def test_a_newer_known_version_beats_an_observation_made_before_it(
+    registry: FakeRegistry,
+) -> None:
+    watcher = RegistryWatcher(registry, interval=1)
+    watcher.track(ref("fraud@champion"), known_version="3")
+    watcher.poll(0.0)
+    read = registry.get_registered_model
+
+    def promoted_meanwhile(name: str) -> RegisteredModelRecord:
+        record = read(name)  # sees champion -> 3 ...
+        watcher.track(ref("fraud@champion"), known_version="4")  # ... the operator saw 4
+        return record
+
+    registry.get_registered_model = promoted_meanwhile  # type: ignore[method-assign]
+    assert watcher.poll(1.0).changes == ()  # not a false "4 -> 3"
+    assert watcher.targets() == {ref("fraud@champion"): Target.at("4")}
