@@ -49,10 +49,14 @@ unit: venv
 crd: venv
 	$(BIN)/seaway crd > charts/seaway/crds/inferencemodels.seaway.dev.yaml
 
+# dev.lock: what the tests install; runtime.lock: what the runtime image installs.
 lock: venv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --quiet --custom-compile-command "make lock" \
 	  -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --quiet --custom-compile-command "make lock" \
+	  -c requirements/dev.lock -o requirements/runtime.lock
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

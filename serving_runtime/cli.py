@@ -1,4 +1,8 @@
-"""`seaway serve`: run the serving runtime locally, as KServe runs it in the cluster."""
+"""`seaway serve`: run the serving runtime locally, as KServe runs it in the cluster.
+
+Every flag left out falls back to its SEAWAY_RUNTIME_* environment variable
+(the container sets those), then to the settings' default.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,40 @@ import typer
 
 def serve(
     model: Annotated[
-        str,
+        str | None,
         typer.Argument(
             help="models:/NAME/VERSION or models:/NAME@ALIAS (tracking URI from "
-            "MLFLOW_TRACKING_URI or --tracking-uri), or a local MLflow model directory."
+            "MLFLOW_TRACKING_URI or --tracking-uri), or a local MLflow model directory. "
+            "Default: SEAWAY_RUNTIME_MODEL_URI, else /mnt/models."
         ),
-    ],
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    http_port: Annotated[int, typer.Option(help="REST port (V1, V2, /invocations).")] = 8080,
-    grpc_port: Annotated[int, typer.Option(help="V2 gRPC port; 0 turns gRPC off.")] = 8081,
-    name: Annotated[str | None, typer.Option(help="Name to serve the model under.")] = None,
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [127.0.0.1].")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="REST port (V1, V2, /invocations, /metrics) [8080].")
+    ] = None,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="V2 gRPC port; 0 turns gRPC off [8081].")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Name to serve the model under [the model's name].")
+    ] = None,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI for models:/ URIs.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes sharing the ports.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes sharing the ports [1].")
+    ] = None,
     batching: Annotated[
-        bool, typer.Option(help="Coalesce concurrent requests (models that can batch).")
-    ] = True,
-    max_batch_size: Annotated[int, typer.Option(help="Most rows per model call.")] = 32,
+        bool | None,
+        typer.Option("--batching/--no-batching", help="Coalesce concurrent requests [on]."),
+    ] = None,
+    max_batch_size: Annotated[
+        int | None, typer.Option(help="Most rows per model call [32].")
+    ] = None,
     max_latency_ms: Annotated[
-        float, typer.Option(help="Longest wait for a batch to fill, under concurrency.")
-    ] = 2.0,
+        float | None,
+        typer.Option(help="Longest wait for a batch to fill while requests arrive [2.0]."),
+    ] = None,
 ) -> None:
     """Serve a registered or local MLflow model over REST (V1, V2, /invocations) and gRPC."""
     from pydantic import ValidationError
@@ -37,20 +54,17 @@ def serve(
     from seaway.serving_runtime.server import run
     from seaway.serving_runtime.settings import RuntimeSettings
 
-    values: dict[str, Any] = {
+    given: dict[str, Any] = {
         "model_uri": model, "host": host, "http_port": http_port, "grpc_port": grpc_port,
-        "workers": workers, "batching": batching, "max_batch_size": max_batch_size,
-        "max_latency_ms": max_latency_ms,
+        "model_name": name, "tracking_uri": tracking_uri, "workers": workers,
+        "batching": batching, "max_batch_size": max_batch_size, "max_latency_ms": max_latency_ms,
     }  # fmt: skip
-    if name is not None:
-        values["model_name"] = name
-    if tracking_uri is not None:
-        values["tracking_uri"] = tracking_uri
     try:
-        settings = RuntimeSettings(**values)
+        settings = RuntimeSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as error:
         for item in error.errors(include_url=False):
-            field = "--" + str(item["loc"][0]).replace("_", "-")
-            typer.echo(f"error: {field}: {item['msg']}", err=True)
+            field = str(item["loc"][0]) if item["loc"] else "settings"
+            flag = "MODEL" if field == "model_uri" else "--" + field.replace("_", "-")
+            typer.echo(f"error: {flag} (SEAWAY_RUNTIME_{field.upper()}): {item['msg']}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(run(settings))

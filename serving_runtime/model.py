@@ -2,13 +2,15 @@
 
 Every model is loaded through `mlflow.pyfunc.load_model`, so MLflow's own
 rules (the pickle setting, skops' trusted types, the flavor's loader) apply.
-For flavors where it is safe (today: scikit-learn estimators and pipelines
-whose signature is all numeric columns) the runtime then calls the native
-model's predict function on a float matrix in signature order, skipping
-pandas and MLflow's per-call schema enforcement; inputs were already checked
-by `inputs.conform`. The fast path is taken only after it gave exactly the
-same output as `pyfunc.predict` on the model's own input example; otherwise
-the runtime serves through pyfunc. The path taken is logged at start-up.
+For flavors where it is safe the runtime then calls the native model on
+arrays, skipping pandas and MLflow's per-call schema enforcement (inputs were
+already checked by `inputs.conform`): scikit-learn estimators and pipelines
+with an all-numeric column signature get a float matrix in signature order;
+PyTorch modules get one tensor per batch, moved to the device once
+(`device=auto` picks CUDA when a GPU is visible). A fast path is taken only
+after it gave exactly the same output as `pyfunc.predict` on the model's own
+input example; otherwise the runtime serves through pyfunc. The path taken
+is logged at start-up.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from seaway.serving_runtime.inputs import Column, InputSchema, Rows, Tensor, con
 log = logging.getLogger("seaway.runtime.model")
 
 FEATURE_BINS_FILE = "feature_bins.json"
-_NATIVE_FLAVORS = {"mlflow.sklearn"}
+SKLEARN, PYTORCH = "mlflow.sklearn", "mlflow.pytorch"
 
 
 @dataclass
@@ -41,6 +43,7 @@ class LoadedModel:
     version: str | None
     flavor: str
     path_taken: str  # "native:<flavor>" or "pyfunc"
+    device: str
     schema: InputSchema
     output_names: list[str]
     predict: Callable[[Rows], Any]
@@ -138,10 +141,17 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _native_call(
-    pyfunc_model: Any, flavor: str, schema: InputSchema
-) -> Callable[[Rows], Any] | None:
-    if flavor not in _NATIVE_FLAVORS or not schema.numeric:
+def resolve_device(setting: str, cuda_available: bool) -> str:
+    """The torch device for a `device` setting: auto, cpu or cuda."""
+    if setting == "cpu":
+        return "cpu"
+    if setting == "cuda" and not cuda_available:
+        raise ModelLoadError("device=cuda was asked for, but no CUDA device is visible")
+    return "cuda" if cuda_available else "cpu"
+
+
+def _sklearn_call(pyfunc_model: Any, schema: InputSchema) -> Callable[[Rows], Any] | None:
+    if not schema.numeric:
         return None
     raw = pyfunc_model.get_raw_model()
     conf = pyfunc_model.metadata.flavors.get("python_function", {})
@@ -155,17 +165,78 @@ def _native_call(
     return call
 
 
-def load(model_dir: Path, *, name: str, version: str | None, fast_path: bool = True) -> LoadedModel:
+def _torch_call(
+    pyfunc_model: Any, schema: InputSchema, device: str
+) -> Callable[[Rows], Any] | None:
+    if not schema.numeric and not (schema.kind == "tensors" and len(schema.tensors) == 1):
+        return None
+    import torch
+
+    module = pyfunc_model.get_raw_model()
+
+    def call(rows: Rows) -> Any:
+        if rows.matrix is not None:
+            array = np.ascontiguousarray(rows.matrix, dtype=np.float32)
+        else:
+            array = np.ascontiguousarray(next(iter(rows.tensors.values())))
+        with torch.no_grad():
+            # One host-to-device copy per batch, one copy back.
+            return module(torch.from_numpy(array).to(device)).to("cpu").numpy()
+
+    return call
+
+
+def _native_call(
+    pyfunc_model: Any, flavor: str, schema: InputSchema, device: str
+) -> Callable[[Rows], Any] | None:
+    if flavor == SKLEARN:
+        return _sklearn_call(pyfunc_model, schema)
+    if flavor == PYTORCH:
+        return _torch_call(pyfunc_model, schema, device)
+    return None
+
+
+def _shaped_like(call: Callable[[Rows], Any], expected: Any) -> Callable[[Rows], Any]:
+    """A native call whose output has the type pyfunc's has (a DataFrame stays a DataFrame)."""
+    if not isinstance(expected, pd.DataFrame):
+        return call
+    columns = expected.columns
+
+    def framed(rows: Rows) -> Any:
+        return pd.DataFrame(call(rows), columns=columns)
+
+    return framed
+
+
+def load(
+    model_dir: Path,
+    *,
+    name: str,
+    version: str | None,
+    fast_path: bool = True,
+    device: str = "auto",
+) -> LoadedModel:
     """Load the model at `model_dir`, choose its call, and prove it on its input example."""
     import mlflow.pyfunc
+    from mlflow.models import Model
 
     started = time.perf_counter()
     try:
-        pyfunc_model = mlflow.pyfunc.load_model(str(model_dir))
+        flavor = Model.load(str(model_dir)).flavors.get("python_function", {}).get("loader_module")
+        model_config = None
+        resolved_device = "cpu"
+        if flavor == PYTORCH:
+            import torch
+
+            resolved_device = resolve_device(device, torch.cuda.is_available())
+            model_config = {"device": resolved_device}
+        pyfunc_model = mlflow.pyfunc.load_model(str(model_dir), model_config=model_config)
+    except ModelLoadError:
+        raise
     except Exception as error:
         raise ModelLoadError(f"the model at {model_dir} could not be loaded: {error}") from error
     metadata = pyfunc_model.metadata
-    flavor = metadata.flavors.get("python_function", {}).get("loader_module", "unknown")
+    flavor = flavor or "unknown"
     schema = input_schema(metadata.signature)
     example = _example_rows(pyfunc_model, model_dir, schema)
 
@@ -180,17 +251,15 @@ def load(model_dir: Path, *, name: str, version: str | None, fast_path: bool = T
             expected = pyfunc_call(example)
         except Exception as error:
             raise ModelLoadError(f"the model failed its own input example: {error}") from error
-    native = _native_call(pyfunc_model, flavor, schema) if fast_path else None
+    native = _native_call(pyfunc_model, flavor, schema, resolved_device) if fast_path else None
     if native is not None and example is not None:
         try:
             same = _same(native(example), expected)
         except Exception as error:
-            log.info(
-                "native %s call failed on the input example (%s): serving via pyfunc", flavor, error
-            )
+            log.info("native %s call failed on the example (%s): using pyfunc", flavor, error)
             same = False
         if same:
-            call, path_taken = native, f"native:{flavor}"
+            call, path_taken = _shaped_like(native, expected), f"native:{flavor}"
     batchable = False
     if example is not None and expected is not None:
         try:
@@ -203,7 +272,8 @@ def load(model_dir: Path, *, name: str, version: str | None, fast_path: bool = T
         "model loaded",
         extra={
             "model": name, "version": version, "flavor": flavor, "path": path_taken,
-            "batchable": batchable, "load_seconds": round(load_seconds, 3),
+            "device": resolved_device, "batchable": batchable,
+            "load_seconds": round(load_seconds, 3),
         },
     )  # fmt: skip
     return LoadedModel(
@@ -211,6 +281,7 @@ def load(model_dir: Path, *, name: str, version: str | None, fast_path: bool = T
         version=version,
         flavor=flavor,
         path_taken=path_taken,
+        device=resolved_device,
         schema=schema,
         output_names=output_names(metadata.signature),
         predict=call,

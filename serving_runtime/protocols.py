@@ -276,6 +276,9 @@ def jsonable(output: Any) -> Any:
     if isinstance(output, pd.Series):
         output = output.to_numpy()
     if isinstance(output, np.ndarray):
+        if output.dtype.kind == "f" and output.dtype.itemsize < 8:
+            # JSON numbers as MLflow writes them: the float64 value of each float32.
+            return output.astype(np.float64)
         return output if output.dtype.kind in "biuf" else output.tolist()
     if isinstance(output, dict):
         return {str(k): jsonable(v) for k, v in output.items()}

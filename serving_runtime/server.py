@@ -135,10 +135,14 @@ async def serve(
                 name=source.name,
                 version=source.version,
                 fast_path=settings.fast_path,
+                device=settings.device,
             )
-        except ModelLoadError as error:
-            state.load_error = str(error)
-            log.error("model failed to load; exiting", extra={"error": str(error)})
+        except Exception as error:  # any failure to load ends the process, loudly
+            state.load_error = str(error) or type(error).__name__
+            if isinstance(error, ModelLoadError):
+                log.error("model failed to load; exiting", extra={"error": str(error)})
+            else:
+                log.exception("model failed to load; exiting")
             exit_code = 1
             server.should_exit = True
             return
@@ -163,7 +167,8 @@ async def serve(
             "ready",
             extra={
                 "model": loaded.name, "version": loaded.version, "flavor": loaded.flavor,
-                "path": loaded.path_taken, "batching": batch > 1, "max_batch_size": batch,
+                "path": loaded.path_taken, "device": loaded.device, "batching": batch > 1,
+                "max_batch_size": batch,
             },
         )  # fmt: skip
 

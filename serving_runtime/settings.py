@@ -16,7 +16,7 @@ class RuntimeSettings(BaseSettings):
     """Every knob of one runtime process (and its workers)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SEAWAY_RUNTIME_", frozen=True, use_attribute_docstrings=True, extra="ignore"
+        env_prefix="SEAWAY_RUNTIME_", frozen=True, use_attribute_docstrings=True, extra="forbid"
     )
 
     model_uri: str = "/mnt/models"
@@ -34,8 +34,8 @@ class RuntimeSettings(BaseSettings):
     """Bearer token for the MLflow server, when it needs one (from a Secret)."""
     download_dir: str | None = None
     """Where a `models:/` model is downloaded; default a fresh temporary directory."""
-    host: str = "0.0.0.0"
-    """Address to listen on; 0.0.0.0 in a container, 127.0.0.1 for local use."""
+    host: str = "127.0.0.1"
+    """Address to listen on; the image sets 0.0.0.0, local use keeps the loopback default."""
     http_port: int = Field(8080, ge=1, le=65535)
     """REST port (V1, V2, /invocations, /metrics). KServe's default 8080."""
     grpc_port: int = Field(8081, ge=0, le=65535)

@@ -15,15 +15,22 @@ from tests.support.procs import Process, free_port, log_tail
 class ServedModel:
     """One `seaway serve` process on loopback ports."""
 
-    def __init__(self, model: str, workdir: Path, *args: str, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        model: str,
+        workdir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        seaway: Path | None = None,
+    ):
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.base = f"http://127.0.0.1:{self.http_port}"
-        seaway = str(Path(sys.executable).with_name("seaway"))
+        command = str(seaway or Path(sys.executable).with_name("seaway"))
         self.process = Process(
             "seaway-serve",
             [
-                seaway,
+                command,
                 "serve",
                 model,
                 "--http-port",
