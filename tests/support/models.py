@@ -106,3 +106,25 @@ def save_tricky(path: Path) -> None:
         str(path), python_model=str(TRICKY_CODE), input_example=example,
         signature=infer_signature(example, pd.DataFrame({"y": [2.0, 4.0]})),
     )  # fmt: skip
+
+
+def save_column_pipeline(path: Path) -> pd.DataFrame:
+    """Save a pipeline that selects columns by name: it cannot take a bare matrix."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _, features, target = _iris()
+    model = make_pipeline(
+        ColumnTransformer([("scaled", StandardScaler(), ["petal_length", "petal_width"])]),
+        LogisticRegression(max_iter=500),
+    ).fit(features, target)
+    example = features.head(5)
+    mlflow.sklearn.save_model(
+        model, str(path), signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+        skops_trusted_types=[
+            "sklearn.compose._column_transformer._RemainderColsList",
+        ],
+    )  # fmt: skip
+    return features
