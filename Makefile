@@ -1,6 +1,11 @@
 # The full test command is `make test`: it builds its own virtual environment,
 # the test control plane (cached outside the repo), and runs every gate.
 
+# The repo root holds operator/, which would shadow the standard library's operator
+# module for any `python -m ...` started here: never put the working directory on
+# sys.path (Python 3.11+).
+export PYTHONSAFEPATH := 1
+
 PYTHON ?= python3
 VENV ?= .venv
 UV_VERSION := 0.13.9
