@@ -161,10 +161,7 @@ def _run(data_dir: Path, port: int, mlflow_port: int | None, wait: bool) -> int:
             )
             _say(f"  curl -s {base}/v2/models/iris   # V2 metadata from the signature")
             _say(f"  curl -s {base}/metrics | grep seaway_   # Prometheus metrics")
-            _say(
-                f"  locust -f loadtests/locustfile.py --host {base} "
-                "--headless -u 8 -r 8 -t 30s   # load test"
-            )
+            _say(f"  seaway loadtest --host {base} --users 8 --duration 30s   # locust, headless")
             _say(f"  MLflow UI: {tracking_uri}")
             if not wait:
                 return 0

@@ -69,3 +69,23 @@ def test_locust_headless_against_the_runtime(
     assert total["Name"] == "Aggregated"
     assert int(total["Request Count"]) > 100
     assert int(total["Failure Count"]) == 0
+
+
+def test_seaway_loadtest_drives_the_runtime(iris_served: Any) -> None:
+    seaway = str(Path(sys.executable).with_name("seaway"))
+    done = subprocess.run(
+        [seaway, "loadtest", "--host", iris_served.base, "--users", "2", "--duration", "3s",
+         "--protocol", "v2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = done.stdout + done.stderr
+    assert "/v2/models/iris/infer" in summary
+    assert re.search(r"Aggregated\s+\d+\s+0\(0\.00%\)", summary), summary
+
+
+def test_seaway_loadtest_rejects_an_unknown_protocol() -> None:
+    seaway = str(Path(sys.executable).with_name("seaway"))
+    done = subprocess.run([seaway, "loadtest", "--protocol", "v3"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--protocol must be invocations, v1 or v2" in done.stderr
