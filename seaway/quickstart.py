@@ -141,9 +141,10 @@ def _run(data_dir: Path, port: int, mlflow_port: int | None, wait: bool) -> int:
         model_uri = f"models:/{demo.name}@{demo.alias}"
         _say(f"    registered version {demo.version}; serving {model_uri}")
         base = f"http://127.0.0.1:{port}"
+        grpc_port = _free_port()
         serve_argv = [
             str(bin_dir / "seaway"), "serve", model_uri, "--http-port", str(port),
-            "--tracking-uri", tracking_uri, "--name", "iris",
+            "--grpc-port", str(grpc_port), "--tracking-uri", tracking_uri, "--name", "iris",
         ]  # fmt: skip
         _say(f"3/4 starting the Seaway runtime on {base}")
         with _process(serve_argv, data_dir / "runtime.log", env) as runtime:
@@ -160,6 +161,7 @@ def _run(data_dir: Path, port: int, mlflow_port: int | None, wait: bool) -> int:
                 f"-d '{json.dumps({'dataframe_records': demo.example[:1]})}'"
             )
             _say(f"  curl -s {base}/v2/models/iris   # V2 metadata from the signature")
+            _say(f"  V2 gRPC (inference.GRPCInferenceService) on 127.0.0.1:{grpc_port}")
             _say(f"  curl -s {base}/metrics | grep seaway_   # Prometheus metrics")
             _say(f"  seaway loadtest --host {base} --users 8 --duration 30s   # locust, headless")
             _say(f"  MLflow UI: {tracking_uri}")

@@ -25,11 +25,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seaway import logs
 from seaway.serving_runtime.errors import ModelLoadError
 from seaway.serving_runtime.settings import RuntimeSettings
+
+if TYPE_CHECKING:
+    from seaway.serving_runtime.app import Runtime
 
 log = logging.getLogger("seaway.runtime")
 
@@ -125,54 +128,9 @@ async def serve(
 
     async def load() -> None:
         nonlocal exit_code
-        from seaway.serving_runtime import model as model_module
-        from seaway.serving_runtime.batching import Dispatcher
-
-        try:
-            loaded = await asyncio.to_thread(
-                model_module.load,
-                source.path,
-                name=source.name,
-                version=source.version,
-                fast_path=settings.fast_path,
-                device=settings.device,
-            )
-        except Exception as error:  # any failure to load ends the process, loudly
-            state.load_error = str(error) or type(error).__name__
-            if isinstance(error, ModelLoadError):
-                log.error("model failed to load; exiting", extra={"error": str(error)})
-            else:
-                log.exception("model failed to load; exiting")
+        if not await _load_into(app, settings, source):
             exit_code = 1
             server.should_exit = True
-            return
-        batch = settings.max_batch_size if settings.batching and loaded.batchable else 1
-        dispatcher = Dispatcher(
-            loaded.predict,
-            max_batch_size=batch,
-            max_latency_ms=settings.max_latency_ms,
-            on_batch=metrics.batch,
-            arriving=lambda: app.arriving,
-            threads=settings.model_threads,
-        )
-        dispatcher.start()
-        metrics.configure_features(loaded.schema, loaded.feature_bins)
-        metrics.model_loaded(loaded.load_seconds)
-        state.model, state.dispatcher = loaded, dispatcher
-        log.info(
-            "ready",
-            extra={
-                "model": loaded.name, "version": loaded.version, "flavor": loaded.flavor,
-                "path": loaded.path_taken, "device": loaded.device, "batching": batch > 1,
-                "max_batch_size": batch,
-            },
-        )  # fmt: skip
-        # The collector was off while imports and the load made millions of objects
-        # (start-up is a third faster). Collect once, then freeze what is left: it lives
-        # as long as the process, and full collections under load stay short.
-        gc.collect()
-        gc.freeze()
-        gc.enable()
 
     async def flush_every_second() -> None:
         # Feature statistics reach the shared metric files even in workers nobody scrapes.
@@ -181,28 +139,106 @@ async def serve(
             metrics.flush()
 
     tasks = [asyncio.create_task(flush_every_second(), name="flush-metrics")]
-    if listen_early:
-        tasks.append(asyncio.create_task(load(), name="load-model"))
-    else:
-        await load()
-        if exit_code:
-            return exit_code
-    sock = _listen(settings.host, settings.http_port)
-    grpc_server = await _start_grpc(app, settings) if settings.grpc_port else None
     try:
-        await server.serve(sockets=[sock])
+        if not listen_early:
+            await load()
+            if exit_code:
+                return exit_code
+        bound = await _bind(app, settings)
+        if bound is None:
+            return 2
+        sock, grpc_server = bound
+        if listen_early:
+            tasks.append(asyncio.create_task(load(), name="load-model"))
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(settings.shutdown_grace_seconds)
+            sock.close()
     finally:
-        if grpc_server is not None:
-            await grpc_server.stop(settings.shutdown_grace_seconds)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        sock.close()
     return exit_code
 
 
-async def _start_grpc(app: Any, settings: RuntimeSettings) -> Any:
+async def _load_into(app: Runtime, settings: RuntimeSettings, source: ModelSource) -> bool:
+    """Load the model and hand it to `app`; False (logged) when it cannot be served."""
+    from seaway.serving_runtime import model as model_module
+    from seaway.serving_runtime.batching import Dispatcher
+
+    try:
+        loaded = await asyncio.to_thread(
+            model_module.load,
+            source.path,
+            name=source.name,
+            version=source.version,
+            fast_path=settings.fast_path,
+            device=settings.device,
+        )
+    except Exception as error:  # any failure to load ends the process, loudly
+        app.state.load_error = str(error) or type(error).__name__
+        if isinstance(error, ModelLoadError):
+            log.error("model failed to load; exiting", extra={"error": str(error)})
+        else:
+            log.exception("model failed to load; exiting")
+        return False
+    batch = settings.max_batch_size if settings.batching and loaded.batchable else 1
+    dispatcher = Dispatcher(
+        loaded.predict,
+        max_batch_size=batch,
+        max_latency_ms=settings.max_latency_ms,
+        on_batch=app.metrics.batch,
+        arriving=lambda: app.arriving,
+        threads=settings.model_threads,
+    )
+    dispatcher.start()
+    app.metrics.configure_features(loaded.schema, loaded.feature_bins)
+    app.metrics.model_loaded(loaded.load_seconds)
+    app.state.model, app.state.dispatcher = loaded, dispatcher
+    log.info(
+        "ready",
+        extra={
+            "model": loaded.name, "version": loaded.version, "flavor": loaded.flavor,
+            "path": loaded.path_taken, "device": loaded.device, "batching": batch > 1,
+            "max_batch_size": batch,
+        },
+    )  # fmt: skip
+    # The collector was off while imports and the load made millions of objects
+    # (start-up is a third faster). Collect once, then freeze what is left: it lives
+    # as long as the process, and full collections under load stay short.
+    gc.collect()
+    gc.freeze()
+    gc.enable()
+    return True
+
+
+async def _bind(app: Runtime, settings: RuntimeSettings) -> tuple[socket.socket, Any] | None:
+    """The HTTP socket and the gRPC server, or None (logged) when a port is taken."""
+    try:
+        sock = _listen(settings.host, settings.http_port)
+    except OSError as error:
+        log.error("cannot listen; is another process on the port?", extra=_where(error, settings))
+        return None
+    try:
+        grpc_server = await _start_grpc(app, settings) if settings.grpc_port else None
+    except RuntimeError as error:
+        sock.close()
+        log.error("cannot listen; is another process on the port?", extra=_where(error, settings))
+        return None
+    return sock, grpc_server
+
+
+def _where(error: Exception, settings: RuntimeSettings) -> dict[str, Any]:
+    return {
+        "error": str(error), "host": settings.host, "http_port": settings.http_port,
+        "grpc_port": settings.grpc_port,
+    }  # fmt: skip
+
+
+async def _start_grpc(app: Runtime, settings: RuntimeSettings) -> Any:
     """The V2 gRPC server on `grpc_port`, sharing the runtime (and its port, across workers)."""
     import grpc
 

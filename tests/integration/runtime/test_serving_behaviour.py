@@ -128,3 +128,22 @@ def test_feature_statistics_are_exported(serve: Any, iris_dir: Path) -> None:
         _metric(text, "seaway_feature_observations_total", feature="sepal_length", le="+Inf") == 2
     )
     assert _metric(text, "seaway_feature_sum", feature="sepal_length") == pytest.approx(12.0)
+
+
+def test_a_busy_port_is_a_clear_error(iris_dir: Path, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    seaway = str(Path(sys.executable).with_name("seaway"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [seaway, "serve", str(iris_dir), "--http-port", str(port), "--grpc-port", "0"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot listen" in done.stderr
+    assert "Traceback" not in done.stderr
