@@ -164,8 +164,9 @@ class Runtime:
     def _metadata(self) -> dict[str, Any]:
         model = self.model()
         return protocols.v2_model_metadata(
-            model.name, model.version, f"mlflow:{model.flavor}", model.schema, model.output_names
-        )
+            model.name, model.version, f"mlflow:{model.flavor}", model.schema,
+            model.output_names, model.output_types,
+        )  # fmt: skip
 
     # --- POST: inference --------------------------------------------------------------
 

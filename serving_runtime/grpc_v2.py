@@ -166,7 +166,7 @@ class Servicer:
             model = self.runtime.model()
             meta = protocols.v2_model_metadata(
                 model.name, model.version, f"mlflow:{model.flavor}", model.schema,
-                model.output_names,
+                model.output_names, model.output_types,
             )  # fmt: skip
             tensor = self.pb.ModelMetadataResponse.TensorMetadata
             return self.pb.ModelMetadataResponse(

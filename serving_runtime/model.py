@@ -46,6 +46,7 @@ class LoadedModel:
     device: str
     schema: InputSchema
     output_names: list[str]
+    output_types: list[str]  # V2 datatype of each named output, from the signature
     predict: Callable[[Rows], Any]
     batchable: bool
     example: Rows | None
@@ -82,6 +83,29 @@ def output_names(signature: Any) -> list[str]:
     if signature is None or signature.outputs is None:
         return []
     return [name for name in signature.outputs.input_names() if isinstance(name, str)]
+
+
+_V2_OF_MLFLOW = {
+    "boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32", "double": "FP64",
+    "string": "BYTES", "binary": "BYTES", "datetime": "BYTES",
+}  # fmt: skip
+
+
+def output_types(signature: Any) -> list[str]:
+    """The V2 datatype of each named output of the signature (BYTES where unknown)."""
+    if signature is None or signature.outputs is None:
+        return []
+    types = []
+    for spec in signature.outputs.inputs:
+        if not isinstance(spec.name, str):
+            continue
+        if signature.outputs.is_tensor_spec():
+            from seaway.serving_runtime.protocols import v2_datatype
+
+            types.append(v2_datatype(np.dtype(spec.type)))
+        else:
+            types.append(_V2_OF_MLFLOW.get(getattr(spec.type, "name", ""), "BYTES"))
+    return types
 
 
 def _example_rows(pyfunc_model: Any, model_dir: Path, schema: InputSchema) -> Rows | None:
@@ -284,6 +308,7 @@ def load(
         device=resolved_device,
         schema=schema,
         output_names=output_names(metadata.signature),
+        output_types=output_types(metadata.signature),
         predict=call,
         batchable=batchable,
         example=example,

@@ -292,7 +292,12 @@ _V2_OF_COLUMN = {
 
 
 def v2_model_metadata(
-    name: str, version: str | None, platform: str, schema: InputSchema, outputs: list[str]
+    name: str,
+    version: str | None,
+    platform: str,
+    schema: InputSchema,
+    outputs: list[str],
+    output_types: list[str] | None = None,
 ) -> dict[str, Any]:
     """V2 model metadata, its inputs taken from the MLflow signature."""
     if schema.kind == "columns":
@@ -316,5 +321,8 @@ def v2_model_metadata(
         "versions": [version] if version else [],
         "platform": platform,
         "inputs": inputs,
-        "outputs": [{"name": n, "datatype": "BYTES", "shape": [-1]} for n in outputs],
+        "outputs": [
+            {"name": n, "datatype": t, "shape": [-1]}
+            for n, t in zip(outputs, output_types or ["BYTES"] * len(outputs), strict=True)
+        ],
     }

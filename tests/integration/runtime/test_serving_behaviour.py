@@ -147,3 +147,10 @@ def test_a_busy_port_is_a_clear_error(iris_dir: Path, tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "cannot listen" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_v2_metadata_outputs_come_from_the_signature(serve: Any, tricky_dir: Path) -> None:
+    served = serve(tricky_dir, "--name", "tricky")
+    metadata = served.client.get("/v2/models/tricky").json()
+    assert metadata["inputs"] == [{"name": "x", "datatype": "FP64", "shape": [-1]}]
+    assert metadata["outputs"] == [{"name": "y", "datatype": "FP64", "shape": [-1]}]
