@@ -14,7 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.cluster import REPO_ROOT, ControlPlane, Kube, ensure_testbin
+from tests.support.cluster import (
+    REPO_ROOT,
+    ClusterStartError,
+    ControlPlane,
+    Kube,
+    ensure_testbin,
+)
 
 SEAWAY_CRDS = REPO_ROOT / "charts" / "seaway" / "crds"
 
@@ -28,9 +34,28 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     crds = [testbin.kserve_crds]
     if SEAWAY_CRDS.is_dir():
         crds.append(SEAWAY_CRDS)
-    plane = ControlPlane(testbin, tmp_path_factory.mktemp("kube"), crd_paths=crds)
+
+    # Free ports are picked before the components bind them, so another process can
+    # take one in between: a start that fails is retried once, on fresh ports, and a
+    # second failure reports both.
+    def start() -> tuple[ControlPlane, Kube]:
+        plane = ControlPlane(testbin, tmp_path_factory.mktemp("kube"), crd_paths=crds)
+        try:
+            return plane, plane.start()
+        except BaseException:
+            plane.stop()
+            raise
+
     try:
-        handle = plane.start()
+        plane, handle = start()
+    except Exception as first:
+        try:
+            plane, handle = start()
+        except Exception as second:
+            raise ClusterStartError(
+                f"the control plane failed to start twice:\n{first}\n---\n{second}"
+            ) from second
+    try:
         yield handle
     finally:
         plane.stop()
