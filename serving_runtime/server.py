@@ -46,13 +46,14 @@ class ModelSource:
     version: str | None
 
 
-def prepare(settings: RuntimeSettings) -> ModelSource:
-    """Resolve `model_uri` to a local directory, downloading a registered version if needed."""
+def prepare(settings: RuntimeSettings, scratch: Path) -> ModelSource:
+    """Resolve `model_uri` to a local directory, downloading a registered version if needed
+    (into `download_dir`, else into `scratch`, which lives as long as the process)."""
     uri = settings.model_uri
     if uri.startswith("models:/"):
         from seaway.registry.download import fetch_model
 
-        target = Path(settings.download_dir or tempfile.mkdtemp(prefix="seaway-model-"))
+        target = Path(settings.download_dir) if settings.download_dir else scratch / "model"
         if settings.tracking_token is not None:
             os.environ["MLFLOW_TRACKING_TOKEN"] = settings.tracking_token.get_secret_value()
         fetched = fetch_model(uri, target, settings.tracking_uri)
@@ -122,6 +123,9 @@ async def serve(
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             state.draining = True  # readiness fails before anything else happens
             super().handle_exit(sig, frame)
+            # uvicorn re-raises the signal once it has drained, which would kill the
+            # process before its scratch files are removed: a drained exit is a clean one.
+            self._captured_signals.clear()
 
     server = _Server(config)
     exit_code = 0
@@ -309,12 +313,18 @@ def run(settings: RuntimeSettings) -> int:
     """The runtime's main: the process exit code."""
     gc.disable()  # until the model is loaded (see serve)
     logs.configure(settings.log_level)
-    try:
-        source = prepare(settings)
-    except Exception as error:  # registry down, version missing, not a model: say so, exit
-        log.error("cannot serve", extra={"error": str(error).splitlines()[0] if str(error) else ""})
-        return 2
-    if settings.workers == 1:
-        return _run_loop(settings, source)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="seaway-metrics-"))
-    return _supervise(settings, source)
+    # Downloads and multiprocess metric files go to a scratch directory removed on exit.
+    with tempfile.TemporaryDirectory(prefix="seaway-runtime-", ignore_cleanup_errors=True) as tmp:
+        scratch = Path(tmp)
+        try:
+            source = prepare(settings, scratch)
+        except Exception as error:  # registry down, version missing, not a model: say so, exit
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            log.error("cannot serve", extra={"error": message})
+            return 2
+        if settings.workers == 1:
+            return _run_loop(settings, source)
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            (scratch / "metrics").mkdir()
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(scratch / "metrics")
+        return _supervise(settings, source)

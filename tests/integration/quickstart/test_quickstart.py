@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -21,11 +22,16 @@ ROOT = Path(__file__).parents[3]
 def test_quickstart_serves_and_predicts(tmp_path: Path) -> None:
     seaway = str(Path(sys.executable).with_name("seaway"))
     port = free_port()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     done = subprocess.run(
         [seaway, "quickstart", "--no-wait", "--port", str(port), "--data-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    # The runtime downloaded the model into a scratch directory and removed it on exit.
+    assert not list(scratch.glob("seaway-runtime-*"))
     assert re.search(r"4/4 prediction for 3 flowers: \{'predictions': \[0, 1, 2\]\}", done.stdout)
     assert f"curl -s http://127.0.0.1:{port}/invocations" in done.stdout
     assert (tmp_path / "mlflow.db").is_file()

@@ -95,7 +95,7 @@ def test_sigterm_fails_readiness_and_lets_in_flight_finish(serve: Any, tricky_di
     slow.join(10)
     assert result["r"].status_code == 200
     assert result["r"].json() == {"predictions": [{"y": -4.0}]}
-    assert served.wait(timeout=15) in (0, -signal.SIGTERM)
+    assert served.wait(timeout=15) == 0  # drained: a clean exit
 
 
 def test_metrics_count_every_request_across_workers(serve: Any, iris_dir: Path) -> None:
