@@ -178,8 +178,8 @@ class KServeView:
 
     condition: ConditionUpdate
     url: str | None
-    up_to_date: bool
-    """KServe has acted on the latest generation of the InferenceService's spec."""
+    ready_since: datetime | None
+    """When KServe's Ready condition last turned True; None unless it is True now."""
 
 
 def mirror_inference_service(
@@ -187,7 +187,12 @@ def mirror_inference_service(
 ) -> KServeView:
     """InferenceServiceReady from KServe's status: its Ready condition (reason kept when
     CamelCase), the model's last failure when KServe reports one, and the URL. Unknown
-    while the object is missing or KServe has not yet seen its latest spec."""
+    while the object is missing or KServe has not reported on it yet.
+
+    KServe's `status.observedGeneration` is copied from its Deployment or Knative
+    Service, not from the InferenceService, so it says nothing about which spec the
+    status describes; `ready_since` is what `status.next_status` compares instead.
+    """
     type_ = ConditionType.INFERENCE_SERVICE_READY
     where = f"InferenceService {namespace}/{name}"
     if isvc is None:
@@ -196,23 +201,10 @@ def mirror_inference_service(
                 type_, "Unknown", Reason.INFERENCE_SERVICE_NOT_FOUND, f"{where} does not exist yet"
             ),
             url=None,
-            up_to_date=False,
+            ready_since=None,
         )
     status = isvc.get("status") or {}
     url = status.get("url") or None
-    generation = (isvc.get("metadata") or {}).get("generation")
-    observed = status.get("observedGeneration")
-    if generation is not None and (observed is None or observed < generation):
-        return KServeView(
-            ConditionUpdate(
-                type_,
-                "Unknown",
-                Reason.INFERENCE_SERVICE_RECONCILING,
-                f"KServe has not yet acted on generation {generation} of {where}",
-            ),
-            url=url,
-            up_to_date=False,
-        )
     ready = next((c for c in status.get("conditions") or () if c.get("type") == "Ready"), None)
     if ready is None:
         return KServeView(
@@ -223,7 +215,7 @@ def mirror_inference_service(
                 f"KServe has not reported on {where} yet",
             ),
             url=url,
-            up_to_date=True,
+            ready_since=None,
         )
     kserve_status = ready.get("status")
     if kserve_status == "True":
@@ -233,7 +225,7 @@ def mirror_inference_service(
                 type_, "True", Reason.INFERENCE_SERVICE_READY, f"KServe reports {where} ready{at}"
             ),
             url=url,
-            up_to_date=True,
+            ready_since=parse_time(ready.get("lastTransitionTime")),
         )
     reason = ready.get("reason") or ""
     if not _CAMEL.match(reason):
@@ -244,8 +236,18 @@ def mirror_inference_service(
     return KServeView(
         ConditionUpdate(type_, condition_status, reason, _shorten(message)),
         url=url,
-        up_to_date=True,
+        ready_since=None,
     )
+
+
+def parse_time(text: Any) -> datetime | None:
+    """A Kubernetes timestamp ("2025-03-01T12:00:00Z"); None when absent or unreadable."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _last_failure(status: Mapping[str, Any]) -> str:

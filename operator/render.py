@@ -52,6 +52,9 @@ from seaway.operator.errors import InvalidSpec
 from seaway.operator.settings import DeploymentMode, OperatorSettings
 from seaway.registry.model import Delivery, ResolvedModel
 
+FIELD_MANAGER = "seaway-operator"
+"""The one field manager of every server-side apply of a rendered object; `status` reads
+its Apply time back from managedFields."""
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
 CONTAINER_NAME = "kserve-container"

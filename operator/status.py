@@ -9,8 +9,12 @@ it into the one merge patch the act layer sends; `conditions.changed_conditions`
 on the old and new conditions gives the Events.
 
 What is served is read back from the InferenceService KServe reports ready
-(its seaway.dev/* annotations, written by `render`), not from the spec: while
-a new version rolls out, servedVersion keeps naming the old one.
+(its seaway.dev/* annotations, written by `render`), not from the spec, and only
+once KServe's Ready condition turned True after the operator's last apply (the
+Apply time of `render.FIELD_MANAGER` in managedFields): KServe's status carries
+no generation of the InferenceService, and a Ready from before the apply
+describes the previous version. So while a new version rolls out, servedVersion
+keeps naming the old one.
 
 Pure: the clock is passed in; no kopf, kubernetes client or mlflow.
 """
@@ -28,6 +32,7 @@ from seaway.operator.conditions import (
     Reason,
     mirror_inference_service,
     model_resolved,
+    parse_time,
     set_condition,
     summarise_ready,
 )
@@ -76,7 +81,9 @@ def next_status(
         served_version = served_alias = model_digest = url = None
     else:
         url = view.url or url
-        if view.condition.status == "True" and view.up_to_date:
+        if view.condition.status == "True" and _ready_after_apply(
+            inference_service, view.ready_since
+        ):
             notes = (inference_service.get("metadata") or {}).get("annotations") or {}
             served_model = notes.get(render.LABEL_MODEL)
             served_version = notes.get(render.LABEL_VERSION)
@@ -102,6 +109,25 @@ def next_status(
         canary=previous.canary,
         url=url,
     )
+
+
+def applied_at(inference_service: Mapping[str, Any]) -> datetime | None:
+    """When the operator last changed the InferenceService by server-side apply."""
+    entries = (inference_service.get("metadata") or {}).get("managedFields") or ()
+    times = [
+        parse_time(entry.get("time"))
+        for entry in entries
+        if entry.get("manager") == render.FIELD_MANAGER and entry.get("operation") == "Apply"
+    ]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def _ready_after_apply(inference_service: Mapping[str, Any], ready_since: datetime | None) -> bool:
+    applied = applied_at(inference_service)
+    if applied is None:  # not applied by the operator: nothing newer to wait for
+        return True
+    return ready_since is not None and ready_since >= applied
 
 
 def status_patch(status: api.InferenceModelStatus) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from seaway.operator import rbac
+from seaway.operator import rbac, render
 from tests.support import manifests
 from tests.support.cluster import Kube
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 GOLDEN = sorted((Path(__file__).parents[2] / "unit" / "operator" / "golden").glob("*.yaml"))
 KSERVE = ("serving.kserve.io", "v1beta1", "inferenceservices")
 SEAWAY = ("seaway.dev", "v1alpha1", "inferencemodels")
-FIELD_MANAGER = "seaway-operator"
+FIELD_MANAGER = render.FIELD_MANAGER
 APPLY = "application/apply-patch+yaml"
 
 

@@ -10,9 +10,10 @@ from model_builders import DIGEST, build_model, build_resolved, build_settings
 from seaway.operator import api
 from seaway.operator.conditions import changed_conditions, find_condition
 from seaway.operator.errors import InvalidSpec
-from seaway.operator.render import render_inference_service
-from seaway.operator.status import next_status, status_patch
+from seaway.operator.render import FIELD_MANAGER, render_inference_service
+from seaway.operator.status import applied_at, next_status, status_patch
 from seaway.registry.errors import RegistryUnavailable
+from seaway.registry.model import ResolvedModel
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 MODEL = build_model(generation=3)
@@ -20,16 +21,34 @@ RESOLVED = build_resolved(aliases=("champion",))
 URL = "http://fraud.ml.example.com"
 
 
-def _served_isvc(ready: str = "True", *, kserve_generation: int = 1) -> dict[str, Any]:
-    """The rendered InferenceService as KServe reports on it."""
-    isvc = render_inference_service(MODEL, RESOLVED, build_settings())
-    isvc["metadata"]["generation"] = kserve_generation
+def _served_isvc(
+    ready: str = "True",
+    *,
+    resolved: ResolvedModel = RESOLVED,
+    applied: datetime = T0,
+    ready_since: datetime = T0 + timedelta(seconds=40),
+) -> dict[str, Any]:
+    """The rendered InferenceService as read back: applied by the operator at `applied`,
+    KServe's Ready last changed at `ready_since`."""
+    isvc = render_inference_service(MODEL, resolved, build_settings())
+    isvc["metadata"]["generation"] = 4
+    isvc["metadata"]["managedFields"] = [
+        {"manager": "kserve-controller", "operation": "Update", "subresource": "status",
+         "time": _stamp(ready_since)},
+        {"manager": FIELD_MANAGER, "operation": "Apply", "time": _stamp(applied)},
+    ]  # fmt: skip
     isvc["status"] = {
-        "observedGeneration": kserve_generation,
+        "observedGeneration": 1,  # the Deployment's generation, as KServe copies it
         "url": URL,
-        "conditions": [{"type": "Ready", "status": ready, "reason": "Settling"}],
+        "conditions": [
+            {"type": "Ready", "status": ready, "lastTransitionTime": _stamp(ready_since)}
+        ],
     }
     return isvc
+
+
+def _stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _next(previous: api.InferenceModelStatus | None, **gathered: Any) -> api.InferenceModelStatus:
@@ -77,12 +96,27 @@ def test_a_ready_inference_service_says_what_is_served_and_where() -> None:
 
 def test_a_rollout_in_progress_keeps_naming_the_served_version() -> None:
     serving = _next(_next(None), inference_service=_served_isvc())
-    newer = build_resolved(version="8", aliases=("champion",))
-    behind = _served_isvc(kserve_generation=2)
-    behind["status"]["observedGeneration"] = 1  # KServe has not acted on version 8 yet
-    status = _next(serving, resolution=newer, inference_service=behind)
-    assert status.served_version == "7"
-    assert _by_type(status)["InferenceServiceReady"] == ("Unknown", "InferenceServiceReconciling")
+    assert serving.served_version == "7"
+    newer = build_resolved(version="8", aliases=("champion",), digest="sha256:" + "8" * 64)
+    # Version 8 applied at T1; KServe's Ready is still the one from version 7's rollout.
+    t1 = T0 + timedelta(minutes=5)
+    stale = _served_isvc(resolved=newer, applied=t1)
+    status = _next(serving, resolution=newer, inference_service=stale, now=t1)
+    assert (status.served_version, status.model_digest) == ("7", DIGEST)
+    assert _by_type(status)["InferenceServiceReady"] == ("True", "InferenceServiceReady")
+    # KServe's Ready went Unknown and back to True after the apply: version 8 is served.
+    settled = _served_isvc(resolved=newer, applied=t1, ready_since=t1 + timedelta(minutes=1))
+    status = _next(status, resolution=newer, inference_service=settled, now=t1)
+    assert (status.served_version, status.model_digest) == ("8", "sha256:" + "8" * 64)
+
+
+def test_applied_at_is_the_operators_last_apply() -> None:
+    isvc = _served_isvc(applied=T0)
+    isvc["metadata"]["managedFields"].append(
+        {"manager": "kubectl", "operation": "Apply", "time": "2030-01-01T00:00:00Z"}
+    )
+    assert applied_at(isvc) == T0
+    assert applied_at({"metadata": {}}) is None
 
 
 def test_transition_times_move_only_with_status_and_events_follow_changes() -> None:
