@@ -19,6 +19,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from seaway.operator import rbac, render
+from seaway.operator.status import applied_at
 from tests.support import manifests
 from tests.support.cluster import Kube
 
@@ -92,6 +93,8 @@ def test_golden_inference_service_applies_as_rendered(
     assert _missing(isvc["spec"], applied["spec"]) == []
     for key in ("labels", "annotations", "ownerReferences"):
         assert _missing(isvc["metadata"][key], applied["metadata"][key]) == [], key
+    # The API server records the apply time that status.next_status compares with.
+    assert applied_at(applied) is not None
     # Applying the same object again changes nothing: the render is stable under apply.
     again = _apply(objects, isvc)
     assert again["metadata"]["resourceVersion"] == applied["metadata"]["resourceVersion"]
