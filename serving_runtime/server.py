@@ -90,13 +90,18 @@ def _quiet_warnings() -> None:
 
 
 async def serve(
-    settings: RuntimeSettings, source: ModelSource, *, listen_early: bool = True
+    settings: RuntimeSettings,
+    source: ModelSource,
+    *,
+    listen_early: bool = True,
+    first_ready: Any = None,
 ) -> int:
     """Serve one model in this process until SIGTERM/SIGINT; the exit code.
 
     With `listen_early` the port opens before the model loads (liveness answers,
-    readiness says "loading"); without it the port opens once the model is ready,
-    so a worker that is still loading never takes a connection from one that is not.
+    readiness says "loading"); without it the port opens once the model is ready
+    and `first_ready` (an Event the early worker sets) is set, so no worker that is
+    still loading holds the port while another one already reports ready.
     """
     import uvicorn
 
@@ -130,11 +135,14 @@ async def serve(
     server = _Server(config)
     exit_code = 0
 
-    async def load() -> None:
+    async def load() -> bool:
         nonlocal exit_code
-        if not await _load_into(app, settings, source):
+        loaded = await _load_into(app, settings, source)
+        if not loaded:
             exit_code = 1
             server.should_exit = True
+        await _pace_workers(loaded, listen_early, first_ready)
+        return loaded
 
     async def flush_every_second() -> None:
         # Feature statistics reach the shared metric files even in workers nobody scrapes.
@@ -142,12 +150,12 @@ async def serve(
             await asyncio.sleep(1.0)
             metrics.flush()
 
-    tasks = [asyncio.create_task(flush_every_second(), name="flush-metrics")]
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(flush_every_second(), name="flush-metrics")
+    ]
     try:
-        if not listen_early:
-            await load()
-            if exit_code:
-                return exit_code
+        if not listen_early and not await load():
+            return exit_code
         bound = await _bind(app, settings)
         if bound is None:
             return 2
@@ -166,6 +174,16 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     return exit_code
+
+
+async def _pace_workers(loaded: bool, listen_early: bool, first_ready: Any) -> None:
+    """Across workers: the early one says it is ready; the others wait for that to listen."""
+    if not loaded or first_ready is None:
+        return
+    if listen_early:
+        first_ready.set()
+    else:
+        await asyncio.to_thread(first_ready.wait)
 
 
 async def _load_into(app: Runtime, settings: RuntimeSettings, source: ModelSource) -> bool:
@@ -261,17 +279,27 @@ async def _start_grpc(app: Runtime, settings: RuntimeSettings) -> Any:
     return server
 
 
-def _worker(settings: dict[str, Any], source: ModelSource, listen_early: bool) -> None:
+def _worker(
+    settings: dict[str, Any], source: ModelSource, listen_early: bool, first_ready: Any
+) -> None:
     gc.disable()  # until the model is loaded (see serve)
     logs.configure(settings.get("log_level", "info"))
-    code = _run_loop(RuntimeSettings(**settings), source, listen_early=listen_early)
+    code = _run_loop(
+        RuntimeSettings(**settings), source, listen_early=listen_early, first_ready=first_ready
+    )
     raise SystemExit(code)
 
 
-def _run_loop(settings: RuntimeSettings, source: ModelSource, *, listen_early: bool = True) -> int:
+def _run_loop(
+    settings: RuntimeSettings,
+    source: ModelSource,
+    *,
+    listen_early: bool = True,
+    first_ready: Any = None,
+) -> int:
     import uvloop
 
-    return uvloop.run(serve(settings, source, listen_early=listen_early))
+    return uvloop.run(serve(settings, source, listen_early=listen_early, first_ready=first_ready))
 
 
 def _supervise(settings: RuntimeSettings, source: ModelSource) -> int:
@@ -279,11 +307,13 @@ def _supervise(settings: RuntimeSettings, source: ModelSource) -> int:
     from prometheus_client import multiprocess as mp
 
     context = multiprocessing.get_context("spawn")
+    first_ready = context.Event()
     children = [
         context.Process(
-            # The first worker opens the port at once (liveness); the rest once ready.
+            # The first worker opens the port at once (liveness); the rest once they and
+            # the first are ready.
             target=_worker,
-            args=(settings.model_dump(), source, i == 0),
+            args=(settings.model_dump(), source, i == 0, first_ready),
             name=f"seaway-worker-{i}",
         )
         for i in range(settings.workers)
