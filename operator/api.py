@@ -68,6 +68,15 @@ RESOURCE_NAME_PATTERN = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# A Kubernetes object name such as a Secret's (apimachinery IsDNS1123Subdomain).
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+DeploymentMode = Literal["Standard", "Knative"]
+"""KServe's deployment modes as KServe v0.20 spells them (the operator's settings use the
+same two). The former names RawDeployment and Serverless are refused in a spec: KServe's
+webhook compares the annotation with "Standard" verbatim, and one spelling per mode keeps
+the rendered annotation, and so the decision to recreate, unambiguous."""
+_FORMER_MODE_NAMES = {"RawDeployment": "Standard", "Serverless": "Knative"}
 
 
 def quantity_value(quantity: str | int) -> float:
@@ -142,6 +151,13 @@ def _rules(*rules: dict[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": list(rules)}
 
 
+class SecretRef(_Model):
+    """A Secret in the InferenceModel's own namespace, by name."""
+
+    name: Annotated[str, StringConstraints(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
+    """Name of the Secret (a DNS subdomain: lower-case letters, digits, '-' and '.')."""
+
+
 class ModelRef(_Model):
     """Which MLflow registered model to serve, by alias (followed as it moves) or version."""
 
@@ -160,6 +176,18 @@ class ModelRef(_Model):
     """MLflow alias to follow, e.g. `champion`; a move of the alias rolls the new version out."""
     version: Annotated[str, StringConstraints(pattern=VERSION_PATTERN)] | None = None
     """A pinned model version number, e.g. "7" (a string, as MLflow reports versions)."""
+    # A description too long for one line is a Field's, not a docstring: a docstring's
+    # line breaks would reach the CRD and `kubectl explain`.
+    credentials_secret_ref: SecretRef | None = Field(
+        None,
+        description=(
+            "Secret with the MLflow credentials the runtime pods use to download this model, "
+            "in place of the operator's (SEAWAY_OPERATOR_MLFLOW_CREDENTIALS_SECRET): keys "
+            "MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
+            "each optional. The pods reference it; the operator never reads it. Unused when "
+            "KServe's storage initializer fetches the version from an object store."
+        ),
+    )
 
     @model_validator(mode="after")
     def _alias_xor_version(self) -> Self:
@@ -236,6 +264,26 @@ class Predictor(_Model):
     """Adaptive batching; omit to serve each request on its own."""
     node_selector: Annotated[dict[str, str], Field(max_length=32)] | None = None
     """Node labels the predictor pods must match."""
+    deployment_mode: DeploymentMode | None = Field(
+        None,
+        description=(
+            "KServe deployment mode: Standard (a Deployment scaled by HPA or KEDA) or Knative "
+            "(Knative Services, scale to zero); the operator's default when unset. KServe "
+            "cannot change the mode of an existing InferenceService, so a change of the mode "
+            "in effect (this field, or the operator's default while it is unset) recreates "
+            "the InferenceService: a brief outage. The former names RawDeployment and "
+            "Serverless are not accepted."
+        ),
+    )
+
+    @field_validator("deployment_mode", mode="before")
+    @classmethod
+    def _former_mode_names(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in _FORMER_MODE_NAMES:
+            raise ValueError(
+                f"{value} is KServe's former name of this mode: write {_FORMER_MODE_NAMES[value]}"
+            )
+        return value
 
 
 class Autoscaling(_Model):

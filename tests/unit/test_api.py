@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
-from seaway.operator import api
+from seaway.operator import api, settings
 from tests.support import manifests
 
 
@@ -99,3 +100,63 @@ def test_limits_equal_to_requests_are_fine() -> None:
         {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": 1, "memory": "1024Mi"}}
     )
     assert resources.limits is not None
+
+
+def test_deployment_mode_and_credentials_are_unset_by_default() -> None:
+    spec = api.parse_spec(manifests.minimal()["spec"])
+    assert spec.predictor.deployment_mode is None  # the operator's default applies
+    assert spec.model.credentials_secret_ref is None
+    dumped = api.dump(spec)
+    assert "deploymentMode" not in dumped["predictor"]
+    assert "credentialsSecretRef" not in dumped["model"]
+
+
+def test_deployment_mode_and_credentials_round_trip_in_camel_case() -> None:
+    raw = {
+        "model": {
+            "name": "fraud-detector",
+            "alias": "champion",
+            "credentialsSecretRef": {"name": "mlflow-credentials.team-a"},
+        },
+        "predictor": {"deploymentMode": "Knative"},
+    }
+    spec = api.parse_spec(raw)
+    assert spec.predictor.deployment_mode == "Knative"
+    assert spec.model.credentials_secret_ref == api.SecretRef(name="mlflow-credentials.team-a")
+    dumped = api.dump(spec)
+    assert dumped["model"] == raw["model"]
+    assert dumped["predictor"]["deploymentMode"] == "Knative"
+
+
+def test_the_spec_knows_the_same_modes_as_the_operator_settings() -> None:
+    assert get_args(api.DeploymentMode) == get_args(settings.DeploymentMode)
+
+
+@pytest.mark.parametrize(
+    ("former", "current"), [("RawDeployment", "Standard"), ("Serverless", "Knative")]
+)
+def test_kserves_former_mode_names_are_refused_with_the_current_one(
+    former: str, current: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        api.parse_spec({**manifests.minimal()["spec"], "predictor": {"deploymentMode": former}})
+    (line,) = api.field_errors(caught.value)
+    assert line == (
+        f"spec.predictor.deploymentMode: {former} is KServe's former name of this mode: "
+        f"write {current}"
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["mlflow-credentials", "a", "team-a.mlflow", "0credentials", "s" * 253]
+)
+def test_credentials_secret_names_that_kubernetes_accepts(name: str) -> None:
+    assert api.SecretRef(name=name).name == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "MLflow", "under_score", "-lead", "trail-", "dot..dot", ".lead", "s" * 254]
+)
+def test_credentials_secret_names_that_kubernetes_refuses(name: str) -> None:
+    with pytest.raises(ValidationError):
+        api.SecretRef(name=name)

@@ -87,3 +87,27 @@ def test_conditions_are_a_map_list_keyed_by_type() -> None:
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
     assert "type" in conditions["items"]["required"]
     assert api.Condition.model_fields["type"].is_required()
+
+
+def test_deployment_mode_is_an_enum_of_kserves_current_names_without_a_default() -> None:
+    predictor = _schema()["properties"]["spec"]["properties"]["predictor"]
+    mode = predictor["properties"]["deploymentMode"]
+    assert mode["type"] == "string"
+    assert mode["enum"] == ["Standard", "Knative"]
+    # No default: unset must stay unset in what the API server stores, so that the
+    # operator's default applies (and a change of that default reaches every such model).
+    assert "default" not in mode
+    assert "deploymentMode" not in predictor.get("required", [])
+
+
+def test_credentials_secret_ref_is_an_optional_reference_by_dns_subdomain_name() -> None:
+    model = _schema()["properties"]["spec"]["properties"]["model"]
+    ref = model["properties"]["credentialsSecretRef"]
+    assert "credentialsSecretRef" not in model["required"]
+    assert ref["type"] == "object"
+    assert ref["required"] == ["name"]
+    assert list(ref["properties"]) == ["name"]
+    name = ref["properties"]["name"]
+    assert name["pattern"] == api.DNS_SUBDOMAIN_PATTERN
+    assert name["maxLength"] == 253
+    assert "default" not in ref
