@@ -8,7 +8,9 @@ import sys
 PURE = [
     "seaway.operator.api",
     "seaway.operator.conditions",
+    "seaway.operator.drift",
     "seaway.operator.errors",
+    "seaway.operator.queue",
     "seaway.operator.rbac",
     "seaway.operator.render",
     "seaway.operator.settings",
