@@ -50,6 +50,7 @@ class Reason(StrEnum):
     INFERENCE_SERVICE_NOT_READY = "InferenceServiceNotReady"
     SERVING = "Serving"
     INVALID_SPEC = "InvalidSpec"
+    PAUSED = "Paused"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class ConditionUpdate:
     status: ConditionStatus
     reason: str
     message: str = ""
+    transient: bool = False
+    """A False that may heal on its own (the registry is unreachable): it does not lower
+    Ready while the InferenceService serves. Not written to the condition."""
 
 
 @dataclass(frozen=True)
@@ -148,16 +152,18 @@ def describe_ref(ref: ModelRef) -> str:
 def model_resolved(
     ref: ModelRef, outcome: ResolvedModel | SeawayRegistryError | None
 ) -> ConditionUpdate:
-    """ModelResolved from the registry's answer: True with the version, False for a
-    permanent error, Unknown for a transient one or when nothing was asked yet."""
+    """ModelResolved from the registry's answer: True with the version, False with the
+    registry's reason for any error (marked transient when it may heal on its own, e.g.
+    MLflow unreachable), Unknown when nothing was asked yet."""
     type_ = ConditionType.MODEL_RESOLVED
     if outcome is None:
         return ConditionUpdate(
             type_, "Unknown", Reason.NOT_RESOLVED, f"{describe_ref(ref)} has not been resolved yet"
         )
     if isinstance(outcome, SeawayRegistryError):
-        status: ConditionStatus = "Unknown" if outcome.transient else "False"
-        return ConditionUpdate(type_, status, outcome.reason, _shorten(outcome.message))
+        return ConditionUpdate(
+            type_, "False", outcome.reason, _shorten(outcome.message), transient=outcome.transient
+        )
     how = (
         f"KServe's storage initializer fetches {outcome.download_uri}"
         if outcome.delivery is Delivery.STORAGE_URI
@@ -270,16 +276,17 @@ def summarise_ready(
     of the condition that holds it back.
 
     A spec the operator refused (`invalid_spec`, the InvalidSpec text) makes Ready
-    False, as does a False of either condition. ModelResolved Unknown (the registry is
-    unreachable) does not lower Ready while KServe reports the InferenceService ready:
-    the last resolved version keeps serving, and ModelResolved itself shows the outage.
+    False, as does a False of either condition, except a transient ModelResolved False
+    (the registry is unreachable) while KServe reports the InferenceService ready: the
+    last resolved version keeps serving, and ModelResolved itself shows the outage.
     `served` (e.g. "fraud-detector version 7") starts the message of a True Ready.
     """
     type_ = ConditionType.READY
     if invalid_spec is not None:
         return ConditionUpdate(type_, "False", Reason.INVALID_SPEC, invalid_spec)
+    outage = resolved.transient and serving.status == "True"
     for dependency in (resolved, serving):
-        if dependency.status == "False":
+        if dependency.status == "False" and not (dependency is resolved and outage):
             return ConditionUpdate(type_, "False", dependency.reason, dependency.message)
     if serving.status == "Unknown":
         return ConditionUpdate(type_, "Unknown", serving.reason, serving.message)

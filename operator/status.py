@@ -52,16 +52,26 @@ def next_status(
     inference_service: Mapping[str, Any] | None,
     now: datetime,
     invalid_spec: InvalidSpec | None = None,
+    paused: bool = False,
 ) -> api.InferenceModelStatus:
     """The status after this reconcile.
 
     `ref` is None when the spec could not be parsed (then `invalid_spec` says why);
     `resolution` is the resolved version, the registry's error, or None when the
     registry was not asked; `inference_service` is the object as read from the API
-    server, None when it does not exist.
+    server, None when it does not exist. `paused`: the InferenceModel carries the pause
+    annotation, so the registry was not asked on purpose (ModelResolved says so).
     """
     previous = previous or api.InferenceModelStatus()
-    if ref is not None:
+    if paused:
+        resolved = ConditionUpdate(
+            ConditionType.MODEL_RESOLVED,
+            "Unknown",
+            Reason.PAUSED,
+            "reconciling is paused by the annotation seaway.dev/paused: the registry is not "
+            "followed and the InferenceService is left as it is",
+        )
+    elif ref is not None:
         resolved = model_resolved(ref, resolution)
     else:
         resolved = ConditionUpdate(

@@ -162,12 +162,12 @@ RESOLUTIONS = [
                  "True", "Resolved", "fraud-detector version 7: KServe's storage initializer"),
     ResolvedCase("not-asked-yet", ALIAS, None, "Unknown", "NotResolved", "not been resolved"),
     ResolvedCase("registry-down", ALIAS, RegistryUnavailable("MLflow at http://m did not answer"),
-                 "Unknown", "RegistryUnavailable", "did not answer"),
+                 "False", "RegistryUnavailable", "did not answer"),
     ResolvedCase("alias-missing", ALIAS, AliasNotFound("fraud-detector", "champion", {"b": "2"}),
                  "False", "AliasNotFound", "no alias 'champion'"),
     ResolvedCase("still-registering", PINNED,
                  VersionNotReady("fraud-detector", "7", "PENDING_REGISTRATION"),
-                 "Unknown", "VersionNotReady", "still registering"),
+                 "False", "VersionNotReady", "still registering"),
     ResolvedCase("registration-failed", PINNED,
                  VersionNotReady("fraud-detector", "7", "FAILED_REGISTRATION"),
                  "False", "VersionNotReady", "registration failed"),
@@ -271,7 +271,8 @@ def test_a_huge_kserve_message_is_shortened() -> None:
 
 RESOLVED = ConditionUpdate("ModelResolved", "True", "Resolved", "fraud-detector@champion is 7")
 UNRESOLVED = ConditionUpdate("ModelResolved", "False", "AliasNotFound", "no alias champion")
-REGISTRY_DOWN = ConditionUpdate("ModelResolved", "Unknown", "RegistryUnavailable", "no answer")
+REGISTRY_DOWN = ConditionUpdate("ModelResolved", "False", "RegistryUnavailable", "no answer",
+                                transient=True)
 SERVING = ConditionUpdate("InferenceServiceReady", "True", "InferenceServiceReady", "ready at u")
 FAILING = ConditionUpdate("InferenceServiceReady", "False", "ModelLoadFailed", "crashed")
 PENDING = ConditionUpdate("InferenceServiceReady", "Unknown", "InferenceServiceNotFound", "none")
@@ -293,6 +294,8 @@ READY = [
               "serving fraud-detector version 7; ready at u"),
     ReadyCase("registry-down-while-serving", REGISTRY_DOWN, SERVING, None, "True", "Serving",
               "the registry could not confirm the version: no answer"),
+    ReadyCase("registry-down-before-serving", REGISTRY_DOWN, PENDING, None, "False",
+              "RegistryUnavailable", "no answer"),
     ReadyCase("alias-gone", UNRESOLVED, SERVING, None, "False", "AliasNotFound",
               "no alias champion"),
     ReadyCase("kserve-failing", RESOLVED, FAILING, None, "False", "ModelLoadFailed", "crashed"),

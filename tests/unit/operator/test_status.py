@@ -137,7 +137,7 @@ def test_registry_outage_keeps_ready_true_and_shows_on_model_resolved() -> None:
     status = _next(serving, resolution=RegistryUnavailable("MLflow did not answer"),
                    inference_service=_served_isvc())  # fmt: skip
     assert _by_type(status) == {
-        "ModelResolved": ("Unknown", "RegistryUnavailable"),
+        "ModelResolved": ("False", "RegistryUnavailable"),
         "InferenceServiceReady": ("True", "InferenceServiceReady"),
         "Ready": ("True", "Serving"),
     }
