@@ -13,10 +13,13 @@ pkg/constants of github.com/kserve/kserve@v0.20.0):
 - A custom predictor's container is found by the name `kserve-container`; an env
   STORAGE_URI on it makes the storage initializer fill /mnt/models, and an env
   PROTOCOL (v1 | v2) tells KServe its protocol (predictor_custom.go).
-- `serving.kserve.io/deploymentMode` is written explicitly: the default differs
+- `serving.kserve.io/deploymentMode` is written explicitly, always: the default differs
   between KServe's kustomize and Helm installs, and the webhook compares it with
   "Standard" verbatim when it validates autoscaling (inference_service_validation.go),
-  so the legacy names RawDeployment / Serverless are never written.
+  so the legacy names RawDeployment / Serverless are never written. The mode is the
+  model's `spec.predictor.deploymentMode`, else the operator's default. KServe refuses
+  to change the mode of an existing InferenceService; the act layer recreates the
+  object when this annotation differs from the live one, so it must never be left out.
 - Standard mode: with `serving.kserve.io/autoscalerClass: hpa`, minReplicas below 1
   is raised to 1 and only cpu/memory are honoured (hpa_reconciler.go); concurrency and
   rps need `autoscalerClass: keda` with `autoScaling.metrics` (an External Prometheus
@@ -49,7 +52,7 @@ from pydantic import ValidationError
 from seaway import wire
 from seaway.operator import api
 from seaway.operator.errors import InvalidSpec
-from seaway.operator.settings import DeploymentMode, OperatorSettings
+from seaway.operator.settings import OperatorSettings
 from seaway.registry.model import Delivery, ResolvedModel
 
 FIELD_MANAGER = "seaway-operator"
@@ -103,7 +106,7 @@ _ISVC_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # KServe's IsvcNameFmt
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # The longest child name KServe derives: a Service "<name>-predictor" (Standard), a
 # Knative revision "<name>-predictor-00001" (Knative); each must be a DNS label.
-_DERIVED_SUFFIX: dict[DeploymentMode, str] = {
+_DERIVED_SUFFIX: dict[api.DeploymentMode, str] = {
     "Standard": "-predictor",
     "Knative": "-predictor-00001",
 }
@@ -152,7 +155,7 @@ def render_inference_service(
     a version of the model the spec names (a caller's mistake).
     """
     spec = model.spec
-    mode = settings.default_deployment_mode
+    mode = deployment_mode(spec, settings)
     _check_name(model.name, mode)
     _check_resolved(spec.model, resolved)
     scaling = _scaling(model, spec.autoscaling, mode, settings)
@@ -217,6 +220,18 @@ def render_inference_service(
     }
 
 
+def deployment_mode(spec: api.InferenceModelSpec, settings: OperatorSettings) -> api.DeploymentMode:
+    """The KServe deployment mode `spec` is served in: its own, else the operator's default."""
+    return spec.predictor.deployment_mode or settings.default_deployment_mode
+
+
+def credentials_secret(spec: api.InferenceModelSpec, settings: OperatorSettings) -> str | None:
+    """The Secret the runtime pods take MLflow credentials from: the model's own, else the
+    operator's; None for none."""
+    ref = spec.model.credentials_secret_ref
+    return ref.name if ref is not None else settings.mlflow_credentials_secret
+
+
 def owner_reference(model: ModelObject) -> dict[str, Any]:
     """The controller reference that makes Kubernetes delete the InferenceService with
     its InferenceModel, and kopf route KServe's status changes back to it."""
@@ -246,7 +261,7 @@ def _invalid_from(error: ValidationError) -> InvalidSpec:
     return InvalidSpec(first, message)
 
 
-def _check_name(name: str, mode: DeploymentMode) -> None:
+def _check_name(name: str, mode: api.DeploymentMode) -> None:
     if not _ISVC_NAME.match(name):
         raise InvalidSpec(
             "metadata.name",
@@ -280,7 +295,10 @@ def _is_gpu_resource(name: str, gpu: api.Gpu | None) -> bool:
 
 
 def _scaling(
-    model: ModelObject, scaling: api.Autoscaling, mode: DeploymentMode, settings: OperatorSettings
+    model: ModelObject,
+    scaling: api.Autoscaling,
+    mode: api.DeploymentMode,
+    settings: OperatorSettings,
 ) -> _Scaling:
     bounds = {"minReplicas": scaling.min_replicas, "maxReplicas": scaling.max_replicas}
     if mode == "Knative":
@@ -289,7 +307,8 @@ def _scaling(
         raise InvalidSpec(
             "spec.autoscaling.minReplicas",
             "0 (scale to zero) needs KServe's Knative deployment mode; in Standard mode "
-            "KServe raises it to 1 without saying so. Set minReplicas to 1 or more",
+            "KServe raises it to 1 without saying so. Set minReplicas to 1 or more, or "
+            "spec.predictor.deploymentMode to Knative",
         )
     if scaling.metric in ("cpu", "memory"):
         target = _utilisation_target(scaling)
@@ -303,7 +322,8 @@ def _scaling(
             f"{scaling.metric} scaling in Standard mode needs KEDA and a Prometheus that "
             "scrapes the runtime, and this operator has none configured "
             "(SEAWAY_OPERATOR_KEDA_PROMETHEUS_ADDRESS); KServe's HPA would ignore "
-            f"{scaling.metric} without saying so. Use cpu or memory",
+            f"{scaling.metric} without saying so. Use cpu or memory, or set "
+            "spec.predictor.deploymentMode to Knative",
         )
     if scaling.target is None:
         raise InvalidSpec(
@@ -423,7 +443,10 @@ def _pod_annotations() -> dict[str, str]:
 
 
 def _container(
-    model: ModelObject, resolved: ResolvedModel, settings: OperatorSettings, mode: DeploymentMode
+    model: ModelObject,
+    resolved: ResolvedModel,
+    settings: OperatorSettings,
+    mode: api.DeploymentMode,
 ) -> dict[str, Any]:
     predictor = model.spec.predictor
     # gRPC (V2 only) gets its own port where KServe can route it: Knative allows one port.
@@ -476,13 +499,14 @@ def _env(
     else:
         env.append(value(f"{runtime}MODEL_URI", resolved.download_uri))
         env.append(value(f"{runtime}TRACKING_URI", settings.mlflow_tracking_uri))
-        if settings.mlflow_credentials_secret is not None:
+        secret = credentials_secret(model.spec, settings)
+        if secret is not None:
             env.extend(
                 {
                     "name": key,
                     "valueFrom": {
                         "secretKeyRef": {
-                            "name": settings.mlflow_credentials_secret,
+                            "name": secret,
                             "key": key,
                             "optional": True,
                         }

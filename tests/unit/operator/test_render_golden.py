@@ -109,6 +109,37 @@ CASES = [
         settings={"default_deployment_mode": "Knative"},
     ),
     Case(
+        "knative-by-spec",  # the model asks for Knative; the operator's default is Standard
+        _inline(
+            "fraud-edge",
+            {
+                "model": {"name": "fraud-detector", "alias": "champion"},
+                "predictor": {
+                    "deploymentMode": "Knative",
+                    "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+                },
+                "autoscaling": {"minReplicas": 1, "maxReplicas": 6, "metric": "cpu", "target": 60},
+            },
+        ),
+        resolved={"aliases": ("champion",)},
+        settings={"default_deployment_mode": "Standard"},
+    ),
+    Case(
+        "per-model-credentials",  # the model's MLflow Secret replaces the operator's
+        _inline(
+            "fraud-team-a",
+            {
+                "model": {
+                    "name": "fraud-detector",
+                    "alias": "champion",
+                    "credentialsSecretRef": {"name": "team-a-mlflow"},
+                },
+            },
+        ),
+        resolved={"aliases": ("champion",)},
+        settings={"mlflow_credentials_secret": "mlflow-credentials"},
+    ),
+    Case(
         "custom-gpu-resource",  # a GPU KServe does not know: listed in gpu-resource-types
         _inline(
             "vision",

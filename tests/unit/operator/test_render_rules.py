@@ -16,6 +16,8 @@ from seaway.operator.render import (
     GPU_RESOURCE_TYPES,
     KNATIVE_AUTOSCALER_CLASS,
     ModelObject,
+    credentials_secret,
+    deployment_mode,
     render_inference_service,
 )
 from seaway.registry.model import Delivery
@@ -99,6 +101,17 @@ REFUSALS = [
             name="f" * 54),
     Refusal("name-too-long-for-knative", _spec(), "metadata.name", "at most 47", KNATIVE,
             name="f" * 48),
+    # The model's own mode wins over the operator's default, for every rule above.
+    Refusal("scale-to-zero-in-standard-by-spec",
+            _spec(predictor={"deploymentMode": "Standard"},
+                  autoscaling={"minReplicas": 0, "maxReplicas": 3, "metric": "rps"}),
+            "spec.autoscaling.minReplicas", "spec.predictor.deploymentMode to Knative", KNATIVE),
+    Refusal("memory-in-knative-by-spec",
+            _spec(predictor={"deploymentMode": "Knative"},
+                  autoscaling={"metric": "memory", "target": 70}),
+            "spec.autoscaling.metric", "Standard mode only"),
+    Refusal("name-too-long-for-knative-by-spec", _spec(predictor={"deploymentMode": "Knative"}),
+            "metadata.name", "too long for Knative mode", name="f" * 48),
 ]  # fmt: skip
 
 
@@ -205,6 +218,58 @@ def test_deployment_mode_is_always_explicit_in_kserves_current_spelling(
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == mode
 
 
+KNATIVE_BY_SPEC = {"deploymentMode": "Knative"}
+STANDARD_BY_SPEC = {"deploymentMode": "Standard"}
+
+
+@pytest.mark.parametrize(
+    ("predictor", "settings", "mode"),
+    [({}, {}, "Standard"), ({}, KNATIVE, "Knative"), (KNATIVE_BY_SPEC, {}, "Knative"),
+     (STANDARD_BY_SPEC, KNATIVE, "Standard"), (STANDARD_BY_SPEC, {}, "Standard"),
+     (KNATIVE_BY_SPEC, KNATIVE, "Knative"), (STANDARD_BY_SPEC, {"default_deployment_mode":
+     "Serverless"}, "Standard")],
+    ids=["default", "operator-knative", "spec-knative", "spec-standard-over-operator-knative",
+         "spec-standard-as-default", "both-knative", "spec-over-legacy-default"],
+)  # fmt: skip
+def test_the_models_mode_wins_and_is_always_written(
+    predictor: dict[str, Any], settings: dict[str, Any], mode: str
+) -> None:
+    isvc = _render(_spec(predictor=predictor), **settings)
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == mode
+    assert deployment_mode(build_model(_spec(predictor=predictor)).spec,
+                           build_settings(**settings)) == mode  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [_spec(), _spec(autoscaling={"minReplicas": 0, "maxReplicas": 4, "metric": "rps"}),
+     _spec(predictor={"protocol": "v2", "gpu": {}}, autoscaling={"maxReplicas": 3}),
+     _spec(autoscaling={"metric": "concurrency", "target": 4, "maxReplicas": 2})],
+    ids=["minimal", "scale-to-zero", "gpu-cpu-scaling", "concurrency"],
+)  # fmt: skip
+@pytest.mark.parametrize("mode", ["Standard", "Knative"])
+def test_a_models_mode_renders_exactly_what_the_same_operator_default_renders(
+    spec: dict[str, Any], mode: str
+) -> None:
+    """Scaling rules, name checks, ports and the fields Knative refuses all follow the
+    mode in effect, wherever it was set."""
+    other = "Knative" if mode == "Standard" else "Standard"
+    by_default = _try_render(spec, default_deployment_mode=mode, **KEDA)
+    by_spec = _try_render(
+        {**spec, "predictor": {**spec.get("predictor", {}), "deploymentMode": mode}},
+        default_deployment_mode=other,
+        **KEDA,
+    )
+    assert by_spec == by_default
+
+
+def _try_render(spec: dict[str, Any], **settings: Any) -> dict[str, Any] | str:
+    try:
+        return _render(spec, **settings)
+    except InvalidSpec as refused:
+        return str(refused)
+
+
 # --- the runtime container ------------------------------------------------------------
 
 
@@ -253,6 +318,39 @@ def test_runtime_download_takes_mlflow_credentials_from_the_secret_only() -> Non
         assert source == {
             "secretKeyRef": {"name": "mlflow-credentials", "key": key, "optional": True}
         }
+
+
+@pytest.mark.parametrize(
+    ("model_secret", "operator_secret", "expected"),
+    [("team-a-mlflow", "mlflow-credentials", "team-a-mlflow"),
+     ("team-a-mlflow", None, "team-a-mlflow"),
+     (None, "mlflow-credentials", "mlflow-credentials")],
+    ids=["model-over-operator", "model-only", "operator-only"],
+)  # fmt: skip
+def test_a_models_credentials_secret_overrides_the_operators(
+    model_secret: str | None, operator_secret: str | None, expected: str
+) -> None:
+    ref = {"credentialsSecretRef": {"name": model_secret}} if model_secret else {}
+    spec = {"model": {**MODEL, **ref}}
+    env = _container(_render(spec, mlflow_credentials_secret=operator_secret))["env"]
+    credentials = [e for e in env if e["name"].startswith("MLFLOW_")]
+    assert credentials == [
+        {"name": key, "valueFrom": {"secretKeyRef": {"name": expected, "key": key,
+                                                     "optional": True}}}
+        for key in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
+                    "MLFLOW_TRACKING_PASSWORD")
+    ]  # fmt: skip
+    assert credentials_secret(build_model(spec).spec, build_settings(
+        mlflow_credentials_secret=operator_secret)) == expected  # fmt: skip
+
+
+def test_a_models_credentials_secret_is_unused_when_kserve_fetches_the_files() -> None:
+    spec = {"model": {**MODEL, "credentialsSecretRef": {"name": "team-a-mlflow"}}}
+    isvc = render_inference_service(
+        build_model(spec), build_resolved(delivery=Delivery.STORAGE_URI), build_settings()
+    )
+    assert not any(name.startswith("MLFLOW_") for name in _env(isvc))
+    assert "team-a-mlflow" not in json.dumps(isvc)
 
 
 @pytest.mark.parametrize(
