@@ -12,6 +12,9 @@ What this room guarantees:
   kubelet logs/exec, webhooks, aggregated APIs) goes through a CONNECT guard
   that lets loopback targets through and refuses every other address, so no
   test can make it reach a fake pod IP. Fake nodes advertise 127.0.0.1.
+- The apiserver writes an audit log of every write request (who, verb, object,
+  answer; no reads), which `Kube.audit_writes` reads back for tests that count
+  writes or check who made them.
 - A failed start raises `ClusterStartError` with the failing component's log
   tail and stops whatever had started; `stop()` leaves no process behind, and
   children get SIGKILL if the Python process dies without stopping them.
@@ -59,6 +62,8 @@ POD_CIDR = "10.244.0.0/16"  # only ever written into pod status by kwok; never d
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = {"key": GPU_RESOURCE, "value": "present", "effect": "NoSchedule"}
 FIELD_MANAGER = "seaway-tests"
+ADMIN_USER = "seaway-test-admin"
+"""The user name the API server (and its audit log) gives the admin kubeconfig."""
 
 
 class ClusterStartError(RuntimeError):
@@ -238,15 +243,17 @@ class _Pki:
         return issued
 
 
-def _write_kubeconfig(path: Path, server: str, ca: Path, client: _Issued, user: str) -> None:
-    """Kubeconfig is YAML, and JSON is YAML: no YAML library needed here."""
+def _write_kubeconfig(
+    path: Path, server: str, ca: Path, user: str, credentials: Mapping[str, str]
+) -> None:
+    """Kubeconfig is YAML, and JSON is YAML: no YAML library needed here.
+    `credentials` is the kubeconfig `user:` entry (client certificate, or token)."""
     cluster = {"server": server, "certificate-authority": str(ca)}
-    credentials = {"client-certificate": str(client.cert), "client-key": str(client.key)}
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "seaway-test", "cluster": cluster}],
-        "users": [{"name": user, "user": credentials}],
+        "users": [{"name": user, "user": dict(credentials)}],
         "contexts": [{"name": "seaway-test", "context": {"cluster": "seaway-test", "user": user}}],
         "current-context": "seaway-test",
     }
@@ -378,7 +385,7 @@ class _Credentials:
             server=True,
         )  # fmt: skip
         self.clients = {
-            "admin": pki.issue("admin", "seaway-test-admin", orgs=["system:masters"]),
+            "admin": pki.issue("admin", ADMIN_USER, orgs=["system:masters"]),
             "kube-controller-manager": pki.issue("kcm", "system:kube-controller-manager"),
             "kube-scheduler": pki.issue("scheduler", "system:kube-scheduler"),
             # kwok writes node and pod status, leases and events: simplest as an admin.
@@ -387,7 +394,8 @@ class _Credentials:
         self.kubeconfigs = {}
         for user, issued in self.clients.items():
             self.kubeconfigs[user] = work / f"{user}.kubeconfig"
-            _write_kubeconfig(self.kubeconfigs[user], server, pki.ca.cert, issued, user)
+            credentials = {"client-certificate": str(issued.cert), "client-key": str(issued.key)}
+            _write_kubeconfig(self.kubeconfigs[user], server, pki.ca.cert, user, credentials)
         self.admin_tls = ssl.create_default_context(cafile=str(pki.ca.cert))
         admin = self.clients["admin"]
         self.admin_tls.load_cert_chain(str(admin.cert), str(admin.key))
@@ -406,6 +414,44 @@ def _egress_selector(guard_socket: Path) -> dict[str, Any]:
                     "transport": {"uds": {"udsName": str(guard_socket)}},
                 },
             }
+        ],
+    }
+
+
+AUDIT_LOG = "kube-apiserver-audit.jsonl"
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+# Who writes on a timer or narrates what they do: their leases, node heartbeats and
+# Events would bury the writes a test counts. Everything else they write stays.
+_SYSTEM_USERS = (
+    "system:apiserver",
+    "system:kube-controller-manager",
+    "system:kube-scheduler",
+    "kwok-controller",
+)
+_CONTROLLER_SERVICE_ACCOUNTS = "system:serviceaccounts:kube-system"
+
+
+def _audit_policy() -> dict[str, Any]:
+    """Metadata-level audit of every write, once per request when its answer is
+    complete; reads are not logged at all (the default for a request no rule
+    matches is level None)."""
+    leases = [{"group": "coordination.k8s.io", "resources": ["leases"]}]
+    nodes = [{"group": "", "resources": ["nodes", "nodes/*"]}]
+    events = [
+        {"group": "", "resources": ["events"]},
+        {"group": "events.k8s.io", "resources": ["events"]},
+    ]
+    return {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [
+            {"level": "None", "users": list(_SYSTEM_USERS), "resources": leases},
+            {"level": "None", "users": ["kwok-controller"], "resources": nodes},
+            {"level": "None", "users": list(_SYSTEM_USERS), "resources": events},
+            {"level": "None", "userGroups": [_CONTROLLER_SERVICE_ACCOUNTS], "resources": events},
+            {"level": "Metadata", "verbs": list(WRITE_VERBS)},
         ],
     }
 
@@ -477,9 +523,83 @@ DEFAULT_NODES: tuple[FakeNode, ...] = (
 # --- the handle tests get ----------------------------------------------------------
 
 
+def service_account_user(namespace: str, name: str) -> str:
+    """The user name the API server gives a ServiceAccount's token."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+@dataclass(frozen=True)
+class AuditWrite:
+    """One write the API server answered, as its audit log records it.
+
+    `time` is when the answer was complete (the event's stageTimestamp, UTC).
+    `user` is the effective user: the impersonated one where a request used
+    impersonation. `name` is empty for a create by generateName (the API server
+    logs the request before it picks the name) and for deletecollection.
+    `subresource` is e.g. "status", else empty. `code` is the HTTP status
+    answered, so refused writes (403, 409, 422) are here too.
+    """
+
+    time: dt.datetime
+    user: str
+    verb: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    code: int
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> AuditWrite:
+        """From one audit.k8s.io/v1 Event (as the json log format writes it)."""
+        user = event.get("impersonatedUser") or event.get("user") or {}
+        ref = event.get("objectRef") or {}
+        return cls(
+            time=dt.datetime.fromisoformat(event["stageTimestamp"]),
+            user=user.get("username", ""),
+            verb=event["verb"],
+            resource=ref.get("resource", ""),
+            subresource=ref.get("subresource", ""),
+            namespace=ref.get("namespace", ""),
+            name=ref.get("name", ""),
+            code=int((event.get("responseStatus") or {}).get("code", 0)),
+        )
+
+
+def read_audit_writes(path: Path) -> list[AuditWrite]:
+    """Every write in an audit log, oldest first.
+
+    The API server may be halfway through appending a line: a last line without
+    its newline is left for the next read. Any other line that is not an event
+    is an error, not something to skip.
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    lines = text.split("\n")
+    # After the last newline: "" when the file ends cleanly, else a line being written.
+    complete = lines[:-1]
+    writes = []
+    for number, line in enumerate(complete, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number} is not an audit event: {line[:200]!r}") from exc
+        if event.get("stage") == "ResponseComplete" and event.get("verb") in WRITE_VERBS:
+            writes.append(AuditWrite.from_event(event))
+    return writes
+
+
 @dataclass(frozen=True)
 class Kube:
-    """What a test needs to talk to the running control plane."""
+    """What a test needs to talk to the running control plane.
+
+    `admin_user` is who the admin kubeconfig (and `api_client()`) acts as, in
+    the audit log; `audit_log` holds every write (see `audit_writes`).
+    """
 
     kubeconfig: Path
     server: str
@@ -491,6 +611,8 @@ class Kube:
     nodes: tuple[FakeNode, ...]
     logs: Mapping[str, Path]
     egress_refused: list[str]
+    admin_user: str
+    audit_log: Path
 
     def env(self) -> dict[str, str]:
         """Environment for a CLI (kubectl, helm) aimed at this cluster, isolated from ~."""
@@ -549,6 +671,92 @@ class Kube:
 
     def log_tail(self, component: str, lines: int = 60) -> str:
         return log_tail(self.logs[component], lines)
+
+    def audit_writes(
+        self,
+        *,
+        user: str | None = None,
+        since: dt.datetime | None = None,
+        namespace: str | None = None,
+    ) -> list[AuditWrite]:
+        """The writes the API server answered, oldest first, from its audit log.
+
+        Reads are never logged. Left out by the policy: leases and Events of the
+        control plane's own components, and kwok's node heartbeats; writes of every
+        other user and ServiceAccount are here, refused ones included (see `code`).
+        The log is written before each answer leaves the API server, so a write a
+        client saw answered is here already.
+
+        `user`: e.g. `admin_user` or `service_account_user(ns, name)`. `since`: a
+        timezone-aware time; writes answered at or after it. `namespace`: writes of
+        objects in it (a Namespace itself counts as in its own namespace).
+        """
+        if since is not None and since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware (e.g. datetime.now(UTC))")
+        return [
+            write
+            for write in read_audit_writes(self.audit_log)
+            if (user is None or write.user == user)
+            and (since is None or write.time >= since)
+            and (namespace is None or write.namespace == namespace)
+        ]
+
+    def kubeconfig_for_token(self, token: str, path: Path) -> Path:
+        """Write a kubeconfig for this cluster that authenticates with the bearer
+        `token` (e.g. a ServiceAccount's, from `service_account_token`), so a
+        subprocess given KUBECONFIG=path runs as that account. Returns `path`."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_kubeconfig(path, self.server, self.ca_file, "token", {"token": token})
+        return path
+
+    def create_service_account(
+        self,
+        namespace: str,
+        name: str,
+        rules: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        cluster_wide: bool = False,
+    ) -> str:
+        """Create (or update) the ServiceAccount `namespace/name` and, given `rules`,
+        bind it to exactly them: a Role and RoleBinding named `name` in `namespace`,
+        or with `cluster_wide` a ClusterRole and ClusterRoleBinding named
+        `namespace:name` (not removed with the namespace). Applying again replaces
+        the rules. Returns the account's user name, as the audit log writes it."""
+        subject = {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+        items: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": name, "namespace": namespace}},
+        ]  # fmt: skip
+        if rules is not None:
+            kind = "ClusterRole" if cluster_wide else "Role"
+            metadata = (
+                {"name": f"{namespace}:{name}"}
+                if cluster_wide
+                else {"name": name, "namespace": namespace}
+            )
+            rbac = "rbac.authorization.k8s.io"
+            items += [
+                {"apiVersion": f"{rbac}/v1", "kind": kind, "metadata": metadata,
+                 "rules": [dict(rule) for rule in rules]},
+                {"apiVersion": f"{rbac}/v1", "kind": f"{kind}Binding", "metadata": metadata,
+                 "roleRef": {"apiGroup": rbac, "kind": kind, "name": metadata["name"]},
+                 "subjects": [subject]},
+            ]  # fmt: skip
+        self.kubectl(
+            "apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
+            "-f", "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+        )  # fmt: skip
+        return service_account_user(namespace, name)
+
+    def service_account_token(
+        self, namespace: str, name: str, *, duration: dt.timedelta = dt.timedelta(hours=1)
+    ) -> str:
+        """A fresh bearer token of the existing ServiceAccount `namespace/name`
+        (a TokenRequest; nothing is stored in the cluster)."""
+        seconds = int(duration.total_seconds())
+        created = self.kubectl("create", "token", name, "-n", namespace, f"--duration={seconds}s")
+        return created.stdout.strip()
 
 
 # --- the control plane ------------------------------------------------------------
@@ -662,6 +870,8 @@ class ControlPlane:
             nodes=self.nodes,
             logs={name: proc.log for name, proc in self._procs.items()},
             egress_refused=self._guard.refused,
+            admin_user=ADMIN_USER,
+            audit_log=work / "logs" / AUDIT_LOG,
         )
         self._install_crds(kube)
         return kube
@@ -691,6 +901,8 @@ class ControlPlane:
         assert self._guard is not None
         egress = self.workdir / "egress-selector.json"
         egress.write_text(json.dumps(_egress_selector(self._guard.path)))
+        audit_policy = self.workdir / "audit-policy.json"
+        audit_policy.write_text(json.dumps(_audit_policy(), indent=2))
         pki = creds.pki
         apiserver = self._spawn(
             "kube-apiserver",
@@ -713,6 +925,12 @@ class ControlPlane:
                 "--endpoint-reconciler-type", "none",
                 "--egress-selector-config-file", str(egress),
                 "--profiling=false",
+                # Blocking: each event is written before the request's handler returns,
+                # so a client that got its answer finds its write in the file already.
+                "--audit-policy-file", str(audit_policy),
+                "--audit-log-path", str(self.workdir / "logs" / AUDIT_LOG),
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
             ],
         )  # fmt: skip
         tls = creds.admin_tls
@@ -831,11 +1049,33 @@ class ControlPlane:
                 )
             names += applied.stdout.split()
         if names:
-            waited = kube.kubectl(
-                "wait", "--for=condition=Established", "--timeout=60s", *names, check=False
-            )
-            if waited.returncode != 0:
-                raise ClusterStartError(f"CRDs not Established:\n{waited.stderr.strip()}")
+            self._wait_established(kube, names)
+
+    def _wait_established(self, kube: Kube, names: Sequence[str], timeout: float = 60) -> None:
+        """Poll rather than `kubectl wait`: that one fails at once, instead of waiting,
+        on a CRD read before the API server first writes its `status.conditions`
+        (null until then), which a loaded machine makes likely."""
+        deadline = time.monotonic() + timeout
+        pending = list(names)
+        while True:
+            got = kube.kubectl("get", *pending, "-o", "json", check=False)
+            if got.returncode == 0:
+                answer = json.loads(got.stdout)  # one name: the object, else a List
+                items = answer["items"] if answer.get("kind") == "List" else [answer]
+                pending = [
+                    f"customresourcedefinition.apiextensions.k8s.io/{crd['metadata']['name']}"
+                    for crd in items
+                    if not any(
+                        c.get("type") == "Established" and c.get("status") == "True"
+                        for c in (crd.get("status") or {}).get("conditions") or []
+                    )
+                ]
+                if not pending:
+                    return
+            if time.monotonic() > deadline:
+                detail = got.stderr.strip() if got.returncode else " ".join(pending)
+                raise ClusterStartError(f"CRDs not Established after {timeout:.0f}s: {detail}")
+            time.sleep(0.25)
 
 
 def _yaml_files(path: Path) -> list[Path]:

@@ -29,7 +29,8 @@ SEAWAY_CRDS = REPO_ROOT / "charts" / "seaway" / "crds"
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     """etcd + kube-apiserver + controller-manager + scheduler + kwok fake nodes
     (one plain, one with 2 `nvidia.com/gpu` and the `nvidia.com/gpu=present:NoSchedule`
-    taint), with KServe's CRDs and every CRD in charts/seaway/crds/ installed."""
+    taint), with KServe's CRDs and every CRD in charts/seaway/crds/ installed.
+    The API server keeps an audit log of every write (`kube.audit_writes(...)`)."""
     testbin = ensure_testbin()
     crds = [testbin.kserve_crds]
     if SEAWAY_CRDS.is_dir():

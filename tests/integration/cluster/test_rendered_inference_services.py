@@ -8,7 +8,6 @@ reference to a real InferenceModel; what the API server stores holds every field
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,26 +100,9 @@ def test_golden_inference_service_applies_as_rendered(
 
 
 def _service_account_token(kube: Kube, namespace: str, rules: list[dict[str, Any]]) -> str:
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": {"name": "seaway-operator", "namespace": namespace},
-        "rules": rules,
-    }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "seaway-operator", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                    "name": "seaway-operator"},
-        "subjects": [{"kind": "ServiceAccount", "name": "seaway-operator",
-                      "namespace": namespace}],
-    }  # fmt: skip
-    kube.kubectl("create", "serviceaccount", "seaway-operator", "-n", namespace)
-    kube.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                        "items": [role, binding]}))  # fmt: skip
-    token = kube.kubectl("create", "token", "seaway-operator", "-n", namespace).stdout.strip()
-    return token
+    """A token of the ServiceAccount `seaway-operator`, bound to exactly `rules`."""
+    kube.create_service_account(namespace, "seaway-operator", rules)
+    return kube.service_account_token(namespace, "seaway-operator")
 
 
 def _status_code(call: Any) -> int:
