@@ -1,4 +1,9 @@
-"""Train and register small real models in a real MLflow server."""
+"""Train and register small real models in a real MLflow server.
+
+Models are logged with MLflow's own default pip requirements for the flavor
+(pinned to what is installed): left to infer them, MLflow imports the model in
+a subprocess, about 10 s a model on the test machines.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,14 @@ class Registered:
     example: pd.DataFrame
 
 
+def _tiny() -> tuple[Any, pd.DataFrame, np.ndarray[Any, Any]]:
+    features = pd.DataFrame(
+        {"x1": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "x2": [1.0, 0.0, 1.0, 0.0, 1.0, 0.0]}
+    )
+    target = np.array([0, 1, 0, 1, 0, 1])
+    return LogisticRegression().fit(features, target), features, target
+
+
 def _iris() -> tuple[Any, pd.DataFrame, np.ndarray[Any, Any]]:
     data = load_iris(as_frame=True)
     features: pd.DataFrame = data.data
@@ -41,9 +54,17 @@ def _boosted() -> tuple[Any, pd.DataFrame, np.ndarray[Any, Any]]:
     return model.fit(features, y), features, y
 
 
-TRAINERS = {"iris": _iris, "boosted": _boosted}
+TRAINERS = {"tiny": _tiny, "iris": _iris, "boosted": _boosted}
+"""`tiny`: six rows, two columns (x1, x2), fastest to log; `iris`: four named features,
+three classes; `boosted`: 200 trees, large enough to take measurable time to predict."""
 # skops refuses tree storage unless the saver vouches for it: we trained these trees.
-TRUSTED = {"iris": None, "boosted": ["sklearn.tree._tree.Tree"]}
+TRUSTED = {"tiny": None, "iris": None, "boosted": ["sklearn.tree._tree.Tree"]}
+
+
+def train(kind: str = "iris") -> tuple[Any, pd.DataFrame]:
+    """A freshly trained `kind` model (see TRAINERS) and its training features."""
+    model, features, _ = TRAINERS[kind]()
+    return model, features
 
 
 def register_sklearn(
@@ -54,8 +75,10 @@ def register_sklearn(
     alias: str | None = None,
     signature: bool = True,
 ) -> Registered:
-    """Train a `kind` model, log it with signature and input example, register it as `name`."""
-    model, features, _ = TRAINERS[kind]()
+    """Train a `kind` model, log it with signature and input example (none of either
+    when `signature` is False), register it as a new version of `name`, and point
+    `alias` at it when given."""
+    model, features = train(kind)
     example = features.head(5)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(f"seaway-tests-{name}")
@@ -67,6 +90,7 @@ def register_sklearn(
             signature=infer_signature(example, model.predict(example)) if signature else None,
             input_example=example if signature else None,
             skops_trusted_types=TRUSTED[kind],
+            pip_requirements=mlflow.sklearn.get_default_pip_requirements(include_skops=True),
         )
     version = str(info.registered_model_version)
     if alias is not None:

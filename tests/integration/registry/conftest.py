@@ -1,8 +1,8 @@
 """Fixtures for the registry against the session's real MLflow server.
 
-Models are logged with explicit pip requirements (MLflow otherwise infers
-them in a subprocess, ~10 s a model). Aliases that tests move live on models
-of their own, named per test, so tests never share mutable state.
+Real models come from `tests.support.models` (the `tiny` kind: quickest to
+log). Aliases that tests move live on models of their own, named per test, so
+tests never share mutable state.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from registry_models import Logged, log_sklearn, train
 
 from seaway.registry.client import MlflowRegistryClient
+from tests.support.models import Registered, register_sklearn, train
 
 _names = itertools.count()
 
@@ -65,12 +65,12 @@ def cheap_model(
 
 
 @pytest.fixture(scope="session")
-def served_versions(mlflow_uri: str) -> tuple[Logged, Logged]:
+def served_versions(mlflow_uri: str) -> tuple[Registered, Registered]:
     """One model, logged twice: version 1 with signature and example, version 2 without.
     Read-only: tests resolve these and never move their aliases."""
     name = "seaway-registry-resolve-fixture"
-    with_signature = log_sklearn(mlflow_uri, name)
-    without = log_sklearn(mlflow_uri, name, signature=False)
+    with_signature = register_sklearn(mlflow_uri, name, kind="tiny")
+    without = register_sklearn(mlflow_uri, name, kind="tiny", signature=False)
     client = MlflowClient(mlflow_uri)
     client.set_registered_model_alias(name, "champion", with_signature.version)
     client.set_registered_model_alias(name, "stable", with_signature.version)
@@ -81,7 +81,7 @@ def served_versions(mlflow_uri: str) -> tuple[Logged, Logged]:
 @pytest.fixture
 def model_dir(tmp_path: Path) -> Path:
     """A real MLflow model directory on disk, with signature and input example."""
-    model, features = train()
+    model, features = train("tiny")
     path = tmp_path / "model"
     mlflow.sklearn.save_model(
         model,

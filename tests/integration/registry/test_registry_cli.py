@@ -14,12 +14,12 @@ from pathlib import Path
 import joblib
 import pytest
 from mlflow import MlflowClient
-from registry_models import log_sklearn, train
 from typer.testing import CliRunner, Result
 
 from seaway.registry.cli import app
 from seaway.registry.deployments import Deployment
 from seaway.registry.digest import directory_digest
+from tests.support.models import register_sklearn, train
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_register_a_model_directory_with_its_digest(
 def test_register_a_scikit_learn_file_with_an_example(
     seaway: Callable[..., Result], tmp_path: Path, unique_name: Callable[[str], str]
 ) -> None:
-    model, features = train()
+    model, features = train("tiny")
     joblib.dump(model, tmp_path / "model.joblib")
     features.to_csv(tmp_path / "example.csv", index=False)
     name = unique_name("")
@@ -72,7 +72,7 @@ def test_register_a_scikit_learn_file_with_an_example(
 def test_register_an_existing_runs_model(
     seaway: Callable[..., Result], mlflow_uri: str, unique_name: Callable[[str], str]
 ) -> None:
-    logged = log_sklearn(mlflow_uri, unique_name("source"))
+    logged = register_sklearn(mlflow_uri, unique_name("source"), kind="tiny")
     name = unique_name("")
     result = seaway("register", name, "--run", logged.run_id)
     assert result.exit_code == 0, result.output
@@ -86,15 +86,15 @@ def test_promote_with_check_moves_the_alias(
     unique_name: Callable[[str], str],
 ) -> None:
     name = unique_name("")
-    log_sklearn(mlflow_uri, name)
-    log_sklearn(mlflow_uri, name)
+    register_sklearn(mlflow_uri, name, kind="tiny")
+    second = register_sklearn(mlflow_uri, name, kind="tiny")
     mlflow_client.set_registered_model_alias(name, "champion", "1")
 
     result = seaway("promote", name, "--version", "2", "--alias", "champion", "--check")
 
     assert result.exit_code == 0, result.output
     assert "check passed" in result.stdout
-    assert '"predicted_rows": 3' in result.stdout
+    assert f'"predicted_rows": {len(second.example)}' in result.stdout
     assert f"{name}@champion: 1 -> 2" in result.stdout
     assert mlflow_client.get_model_version_by_alias(name, "champion").version == "2"
 
@@ -106,8 +106,8 @@ def test_a_failed_check_does_not_promote(
     unique_name: Callable[[str], str],
 ) -> None:
     name = unique_name("")
-    log_sklearn(mlflow_uri, name)
-    log_sklearn(mlflow_uri, name, signature=False)  # no input example to predict
+    register_sklearn(mlflow_uri, name, kind="tiny")
+    register_sklearn(mlflow_uri, name, kind="tiny", signature=False)  # no input example to predict
     mlflow_client.set_registered_model_alias(name, "champion", "1")
 
     result = seaway("promote", name, "--version", "2", "--check")
@@ -138,7 +138,7 @@ def test_list_shows_aliases_and_what_seaway_serves(
 ) -> None:
     name = unique_name("")
     for _ in range(3):
-        log_sklearn(mlflow_uri, name, signature=False)
+        register_sklearn(mlflow_uri, name, kind="tiny", signature=False)
     mlflow_client.set_registered_model_alias(name, "champion", "3")
     mlflow_client.set_registered_model_alias(name, "challenger", "3")
     fraud = Deployment("ml", "fraud")

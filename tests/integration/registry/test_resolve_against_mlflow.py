@@ -9,7 +9,6 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from registry_models import Logged
 
 from seaway.registry.client import MlflowRegistryClient
 from seaway.registry.errors import (
@@ -22,6 +21,7 @@ from seaway.registry.errors import (
 from seaway.registry.locations import LocationPolicy
 from seaway.registry.model import Delivery, FieldSpec
 from seaway.registry.resolve import Resolver
+from tests.support.models import Registered
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def resolver(client: MlflowRegistryClient, **kwargs: object) -> Resolver:
 
 
 def test_resolve_by_version(
-    client: MlflowRegistryClient, served_versions: tuple[Logged, Logged], mlflow_uri: str
+    client: MlflowRegistryClient, served_versions: tuple[Registered, Registered], mlflow_uri: str
 ) -> None:
     logged, _ = served_versions
     resolved = resolver(client).resolve(NAME, version=logged.version)
@@ -74,7 +74,7 @@ def test_resolve_by_version(
 
 
 def test_resolve_by_alias(
-    client: MlflowRegistryClient, served_versions: tuple[Logged, Logged]
+    client: MlflowRegistryClient, served_versions: tuple[Registered, Registered]
 ) -> None:
     _, bare = served_versions
     resolved = resolver(client).resolve(NAME, alias="bare")
@@ -83,7 +83,7 @@ def test_resolve_by_alias(
 
 
 def test_version_without_signature(
-    client: MlflowRegistryClient, served_versions: tuple[Logged, Logged]
+    client: MlflowRegistryClient, served_versions: tuple[Registered, Registered]
 ) -> None:
     _, bare = served_versions
     resolved = resolver(client).resolve(NAME, version=bare.version)
@@ -93,7 +93,7 @@ def test_version_without_signature(
 
 
 def test_resolving_costs_four_calls_by_version_and_five_by_alias(
-    client: MlflowRegistryClient, served_versions: tuple[Logged, Logged]
+    client: MlflowRegistryClient, served_versions: tuple[Registered, Registered]
 ) -> None:
     resolver(client).resolve(NAME, version="1")
     assert client.counter.calls == 4  # version, download URI, MLmodel, input example
@@ -102,7 +102,7 @@ def test_resolving_costs_four_calls_by_version_and_five_by_alias(
 
 
 def test_what_is_not_there(
-    client: MlflowRegistryClient, served_versions: tuple[Logged, Logged]
+    client: MlflowRegistryClient, served_versions: tuple[Registered, Registered]
 ) -> None:
     with pytest.raises(ModelNotFound, match="no-such-model"):
         resolver(client).resolve("no-such-model", alias="champion")
@@ -129,7 +129,7 @@ def test_a_version_stored_outside_the_allow_list_is_refused(
 
 
 def test_the_tracking_servers_store_can_be_narrowed(
-    client: MlflowRegistryClient, served_versions: tuple[Logged, Logged]
+    client: MlflowRegistryClient, served_versions: tuple[Registered, Registered]
 ) -> None:
     narrow = Resolver(client, LocationPolicy.from_strings(["mlflow-artifacts:/999/"]))
     with pytest.raises(LocationNotAllowed, match="outside the allowed locations"):
@@ -137,7 +137,7 @@ def test_the_tracking_servers_store_can_be_narrowed(
 
 
 def test_an_object_store_behind_the_server_is_given_to_kserve(
-    client: MlflowRegistryClient, served_versions: tuple[Logged, Logged]
+    client: MlflowRegistryClient, served_versions: tuple[Registered, Registered]
 ) -> None:
     resolved = resolver(client, artifacts_destination="s3://ml-artifacts/mlflow").resolve(
         NAME, version="1"
