@@ -7,7 +7,8 @@ arrays, skipping pandas and MLflow's per-call schema enforcement (inputs were
 already checked by `inputs.conform`): scikit-learn estimators and pipelines
 with an all-numeric column signature get a float matrix in signature order;
 PyTorch modules get one tensor per batch, moved to the device once
-(`device=auto` picks CUDA when a GPU is visible). A fast path is taken only
+(`device=auto` picks CUDA when a GPU is visible, except for a torch.export model
+saved from CPU weights, which MLflow can load on the CPU only). A fast path is taken only
 after it gave exactly the same output as `pyfunc.predict` on the model's own
 input example; otherwise the runtime serves through pyfunc. The path taken
 is logged at start-up.
@@ -174,6 +175,12 @@ def resolve_device(setting: str, cuda_available: bool) -> str:
     return "cuda" if cuda_available else "cpu"
 
 
+def _exported(model_dir: Path, torch_flavor: dict[str, Any]) -> bool:
+    """Whether a torch model was saved with torch.export (MLflow's `pt2` format), which
+    binds the program to the device its weights were on when it was saved."""
+    return (model_dir / str(torch_flavor.get("model_data", "data")) / "model.pt2").is_file()
+
+
 def _sklearn_call(pyfunc_model: Any, schema: InputSchema) -> Callable[[Rows], Any] | None:
     if not schema.numeric:
         return None
@@ -232,6 +239,45 @@ def _shaped_like(call: Callable[[Rows], Any], expected: Any) -> Callable[[Rows],
     return framed
 
 
+def _load_pyfunc(
+    model_dir: Path, device: str, cuda_available: bool | None
+) -> tuple[str | None, Any, str]:
+    """The pyfunc loader module, the loaded pyfunc model, and the torch device it runs on."""
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    flavors = Model.load(str(model_dir)).flavors
+    flavor = flavors.get("python_function", {}).get("loader_module")
+    if flavor != PYTORCH:
+        return flavor, mlflow.pyfunc.load_model(str(model_dir)), "cpu"
+    if cuda_available is None:
+        import torch
+
+        cuda_available = torch.cuda.is_available()
+    resolved = resolve_device(device, cuda_available)
+    try:
+        return (
+            flavor,
+            mlflow.pyfunc.load_model(str(model_dir), model_config={"device": resolved}),
+            resolved,
+        )
+    except Exception as error:
+        exported = _exported(model_dir, flavors.get("pytorch", {}))
+        if not (device == "auto" and resolved != "cpu" and exported):
+            raise
+        # MLflow 3 saves torch models with torch.export by default, and such a
+        # program only loads on the device its weights were saved from (CPU for
+        # most): auto means "CUDA where it can run", so serve it on the CPU.
+        log.warning(
+            "torch.export model cannot run on %s; serving it on the CPU: %s", resolved, error
+        )
+        return (
+            flavor,
+            mlflow.pyfunc.load_model(str(model_dir), model_config={"device": "cpu"}),
+            "cpu",
+        )
+
+
 def load(
     model_dir: Path,
     *,
@@ -239,22 +285,15 @@ def load(
     version: str | None,
     fast_path: bool = True,
     device: str = "auto",
+    cuda_available: bool | None = None,
 ) -> LoadedModel:
-    """Load the model at `model_dir`, choose its call, and prove it on its input example."""
-    import mlflow.pyfunc
-    from mlflow.models import Model
+    """Load the model at `model_dir`, choose its call, and prove it on its input example.
 
+    `cuda_available` None asks torch; the runtime never passes it.
+    """
     started = time.perf_counter()
     try:
-        flavor = Model.load(str(model_dir)).flavors.get("python_function", {}).get("loader_module")
-        model_config = None
-        resolved_device = "cpu"
-        if flavor == PYTORCH:
-            import torch
-
-            resolved_device = resolve_device(device, torch.cuda.is_available())
-            model_config = {"device": resolved_device}
-        pyfunc_model = mlflow.pyfunc.load_model(str(model_dir), model_config=model_config)
+        flavor, pyfunc_model, resolved_device = _load_pyfunc(model_dir, device, cuda_available)
     except ModelLoadError:
         raise
     except Exception as error:
