@@ -190,8 +190,13 @@ def list_versions(
     as_json: AsJson = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Versions of NAME with their status, aliases, and what Seaway does with each."""
-    from seaway.registry.deployments import deployment_states
+    """Versions of NAME with their status, aliases, and what Seaway does with each.
+
+    SEAWAY shows the operator's marks: which InferenceModel (namespace/name)
+    serves, canaries, served before (previous) or failed the version, and
+    since when (UTC).
+    """
+    from seaway.registry.deployments import deployment_marks, format_since
 
     settings = _settings(tracking_uri)
     with _errors():
@@ -203,13 +208,19 @@ def list_versions(
         by_version.setdefault(target, []).append(alias_name)
     rows: list[dict[str, Any]] = []
     for record in sorted(versions, key=lambda v: int(v.version), reverse=True):
-        states = deployment_states(record.tags)
+        marks = deployment_marks(record.tags)
         rows.append(
             {
                 "version": record.version,
                 "status": record.status,
                 "aliases": sorted(by_version.get(record.version, [])),
-                "seaway": {str(d): s.value for d, s in sorted(states.items())},
+                "seaway": {
+                    str(d): {
+                        "state": m.state.value,
+                        "since": format_since(m.since) if m.since else None,
+                    }
+                    for d, m in sorted(marks.items())
+                },
                 "created": _time(record.created_ms),
                 "run_id": record.run_id,
             }
@@ -224,7 +235,7 @@ def list_versions(
                 r["version"],
                 r["status"],
                 ",".join(r["aliases"]) or "-",
-                ", ".join(f"{d}: {s}" for d, s in r["seaway"].items()) or "-",
+                ", ".join(_mark(d, m) for d, m in r["seaway"].items()) or "-",
                 r["created"] or "-",
                 r["run_id"] or "-",
             ]
@@ -252,6 +263,13 @@ def resolve(
             name, alias=alias, version=version
         )
     typer.echo(resolved.model_dump_json(indent=2))
+
+
+def _mark(deployment: str, mark: dict[str, str | None]) -> str:
+    """`ml/fraud: serving since 2025-01-31 12:00:00` (UTC, as CREATED)."""
+    since = mark["since"]
+    when = f" since {since.replace('T', ' ').rstrip('Z')}" if since else ""
+    return f"{deployment}: {mark['state']}{when}"
 
 
 def _time(ms: int | None) -> str | None:

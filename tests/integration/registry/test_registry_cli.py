@@ -156,9 +156,9 @@ def test_list_shows_aliases_and_what_seaway_serves(
 
     listed = json.loads(seaway("list", name, "--json").stdout)
     assert [(v["version"], v["aliases"], v["seaway"]) for v in listed["versions"]] == [
-        ("3", ["challenger", "champion"], {"ml/fraud": "canary"}),
-        ("2", [], {"ml/fraud": "serving"}),
-        ("1", [], {"ml/fraud": "previous"}),
+        ("3", ["challenger", "champion"], {"ml/fraud": {"state": "canary", "since": None}}),
+        ("2", [], {"ml/fraud": {"state": "serving", "since": None}}),
+        ("1", [], {"ml/fraud": {"state": "previous", "since": None}}),
     ]
 
 

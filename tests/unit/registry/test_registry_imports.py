@@ -19,6 +19,7 @@ MODULES = [
     "seaway.registry.settings",
     "seaway.registry.watch",
     "seaway.registry.webhooks",
+    "seaway.registry.writeback",
 ]
 
 
