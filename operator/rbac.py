@@ -7,10 +7,11 @@ it is needed; anything not listed is refused, notably Secrets (the runtime
 pods reference the MLflow credentials Secret; the operator never reads it),
 Pods, Deployments and Services (KServe owns those).
 
-The rules assume the kopf operator runs standalone (no peering objects) with
-cluster scanning off (no watch on CustomResourceDefinitions), and watches either
-every namespace or a fixed list. Watching namespaces by glob pattern also needs
-`NAMESPACE_DISCOVERY_RULES`, bound cluster-wide.
+The rules match how the operator runs kopf: standalone (no peering objects),
+cluster scanning off (no watch on CustomResourceDefinitions), event handlers
+only (so kopf never patches InferenceModels: no finalizer, no progress
+annotations), watching either every namespace or a fixed list. Leader
+election needs `LEADER_ELECTION_RULES` in the operator's own namespace.
 """
 
 from __future__ import annotations
@@ -29,22 +30,28 @@ class Rule:
     resources: tuple[str, ...]
     verbs: tuple[str, ...]
     why: str
+    resource_names: tuple[str, ...] = ()
+    """Only these objects; empty: all of them."""
 
     def policy_rule(self) -> dict[str, Any]:
         """As a rbac.authorization.k8s.io/v1 PolicyRule."""
-        return {
+        rule: dict[str, Any] = {
             "apiGroups": list(self.api_groups),
             "resources": list(self.resources),
             "verbs": list(self.verbs),
         }
+        if self.resource_names:
+            rule["resourceNames"] = list(self.resource_names)
+        return rule
 
 
 RULES: tuple[Rule, ...] = (
     Rule(
         (api.GROUP,),
         (api.PLURAL,),
-        ("get", "list", "watch", "patch"),
-        "Watch InferenceModels; patch their finalizer and kopf's own progress annotations.",
+        ("get", "list", "watch"),
+        "Watch InferenceModels (kopf's watch, and the periodic resync's list). Never written: "
+        "the operator keeps no state in them beyond their status.",
     ),
     Rule(
         (api.GROUP,),
@@ -62,29 +69,46 @@ RULES: tuple[Rule, ...] = (
     Rule(
         ("serving.kserve.io",),
         ("inferenceservices",),
-        ("get", "list", "watch", "create", "patch"),
+        ("get", "list", "watch", "create", "patch", "delete"),
         "Server-side apply the rendered InferenceService (create on first apply) and watch "
-        "KServe's status on it. No delete: the garbage collector removes it with its "
-        "InferenceModel through the owner reference.",
+        "KServe's status on it. Delete only when spec.predictor.deploymentMode changes, "
+        "which KServe refuses in place (with a uid precondition); otherwise the garbage "
+        "collector removes it with its InferenceModel through the owner reference.",
     ),
     Rule(
         ("",),
         ("events",),
         ("create",),
-        "One Event per condition change (kopf posts core/v1 Events).",
+        "One core/v1 Event per condition change of an InferenceModel.",
     ),
 )
 """Everything the operator does, in the namespaces it serves."""
 
-NAMESPACE_DISCOVERY_RULES: tuple[Rule, ...] = (
-    Rule(
-        ("",),
-        ("namespaces",),
-        ("list", "watch"),
-        "Only when watching namespaces by glob pattern: kopf lists namespaces to match them.",
-    ),
-)
-"""Cluster-scoped, and only for namespace patterns such as `ml-*`."""
+
+def leader_election_rules(lease_name: str = "seaway-operator") -> tuple[Rule, ...]:
+    """What leader election needs, in the operator's own namespace only (a Role):
+    `lease_name` is SEAWAY_OPERATOR_LEASE_NAME."""
+    return (
+        Rule(
+            ("coordination.k8s.io",),
+            ("leases",),
+            ("create",),
+            "Leader election: create the Lease the first time. A create cannot be limited "
+            "by resourceNames (it carries no name when it is authorised).",
+        ),
+        Rule(
+            ("coordination.k8s.io",),
+            ("leases",),
+            ("get", "update"),
+            "Leader election: read the Lease, take it over and renew it (an update guarded "
+            "by resourceVersion), so that one replica acts at a time.",
+            resource_names=(lease_name,),
+        ),
+    )
+
+
+LEADER_ELECTION_RULES = leader_election_rules()
+"""For the default Lease name."""
 
 
 def policy_rules(rules: tuple[Rule, ...] = RULES) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, Field, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DeploymentMode = Literal["Standard", "Knative"]
@@ -100,6 +100,51 @@ class OperatorSettings(BaseSettings):
     metrics_port: int = Field(8000, ge=1, le=65535)
     """Port of the operator's own Prometheus /metrics endpoint. Default 8000."""
 
+    metrics_host: str = "0.0.0.0"
+    """Address the /metrics, /healthz and /readyz server listens on. Default all
+    interfaces, so that Prometheus and the kubelet's probes reach the pod."""
+
+    workers: int = Field(4, ge=1, le=64)
+    """Reconciles that run at once (each on its own thread; distinct InferenceModels
+    only). Default 4."""
+
+    retry_backoff_max_seconds: float = Field(60.0, ge=1, le=3600)
+    """Cap of the exponential backoff (0.5 s doubling) after a failed reconcile, e.g.
+    while MLflow is unreachable; recovery is noticed within this long. Default 60 s."""
+
+    progress_deadline_seconds: float = Field(600.0, ge=10, le=86400)
+    """How long a new version may take to become Ready after the operator applied it
+    before it is marked `failed` on the MLflow version (and Ready says so). What was
+    serving keeps serving. Default 600 s, as a Deployment's progressDeadlineSeconds."""
+
+    leader_election: bool = True
+    """Run only while holding the Lease `lease_name`, so that of several replicas
+    exactly one acts and the others wait to take over. Default on."""
+
+    lease_name: ObjectName = "seaway-operator"
+    """Name of the coordination.k8s.io Lease used for leader election."""
+
+    lease_namespace: Namespace | None = None
+    """Namespace of that Lease. Default: the operator's own namespace (POD_NAMESPACE, or
+    the ServiceAccount's namespace file), else `default`."""
+
+    lease_duration_seconds: float = Field(15.0, ge=1, le=600)
+    """How long a standby waits after the leader's last renewal before taking over."""
+
+    renew_deadline_seconds: float = Field(10.0, ge=0.5, le=600)
+    """The leader steps down (and the process exits) if it cannot renew within this long;
+    must be shorter than `lease_duration_seconds`."""
+
+    retry_period_seconds: float = Field(2.0, ge=0.1, le=60)
+    """How often the leader renews and a standby retries."""
+
+    identity: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SEAWAY_OPERATOR_IDENTITY", "POD_NAME"),
+    )
+    """This replica's name in the Lease and in Events. Default: POD_NAME (the chart sets
+    it from the downward API), else the host name and process id."""
+
     keda_prometheus_address: str | None = None
     """Prometheus that KEDA queries for the `concurrency` and `rps` metrics in Standard
     mode, e.g. `http://prometheus.monitoring:9090`; it must scrape the runtime pods (they
@@ -169,3 +214,11 @@ class OperatorSettings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("the Prometheus address must be an http(s) URL")
         return value.rstrip("/") if value is not None else None
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> OperatorSettings:
+        if self.renew_deadline_seconds >= self.lease_duration_seconds:
+            raise ValueError("renew_deadline_seconds must be shorter than lease_duration_seconds")
+        if self.retry_period_seconds >= self.renew_deadline_seconds:
+            raise ValueError("retry_period_seconds must be shorter than renew_deadline_seconds")
+        return self

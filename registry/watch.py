@@ -435,6 +435,11 @@ class WatchLoop:
         self._wake.set()
         thread.join(timeout)
 
+    @property
+    def alive(self) -> bool:
+        """True while the loop's thread runs (the operator's liveness checks it)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def notify(self, model: str) -> None:
         if self.watcher.notify(model):
             self._wake.set()

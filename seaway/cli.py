@@ -94,11 +94,13 @@ def loadtest(
 
 
 def _mount() -> None:
+    from seaway.operator.cli import app as operator_app
     from seaway.registry.cli import app as registry_app
     from seaway.serving_runtime.cli import serve
 
     app.command()(serve)
     app.add_typer(registry_app, name="registry")
+    app.add_typer(operator_app, name="operator")
 
 
 _mount()

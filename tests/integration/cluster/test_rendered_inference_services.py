@@ -17,7 +17,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from seaway.operator import rbac, render
+from seaway.operator import drift, rbac, render
 from seaway.operator.status import applied_at
 from tests.support import manifests
 from tests.support.cluster import Kube
@@ -65,20 +65,6 @@ def _apply(objects: client.CustomObjectsApi, isvc: dict[str, Any]) -> dict[str, 
     return stored
 
 
-def _missing(sent: Any, stored: Any, path: str = "") -> list[str]:
-    """Paths of `sent` that `stored` lacks or holds differently (defaults may add more)."""
-    if isinstance(sent, dict) and isinstance(stored, dict):
-        return [
-            p
-            for key, value in sent.items()
-            for p in _missing(value, stored.get(key), f"{path}.{key}")
-        ]
-    if isinstance(sent, list) and isinstance(stored, list) and len(sent) == len(stored):
-        return [p for i, (a, b) in enumerate(zip(sent, stored, strict=True))
-                for p in _missing(a, b, f"{path}[{i}]")]  # fmt: skip
-    return [] if sent == stored else [path or "."]
-
-
 def test_there_are_golden_files() -> None:
     assert len(GOLDEN) >= 5
 
@@ -89,9 +75,9 @@ def test_golden_inference_service_applies_as_rendered(
 ) -> None:
     isvc = _owned_golden(objects, kube_namespace, path)
     applied = _apply(objects, isvc)
-    assert _missing(isvc["spec"], applied["spec"]) == []
+    assert drift.first_difference(isvc["spec"], applied["spec"]) is None
     for key in ("labels", "annotations", "ownerReferences"):
-        assert _missing(isvc["metadata"][key], applied["metadata"][key]) == [], key
+        assert drift.first_difference(isvc["metadata"][key], applied["metadata"][key]) is None, key
     # The API server records the apply time that status.next_status compares with.
     assert applied_at(applied) is not None
     # Applying the same object again changes nothing: the render is stable under apply.
@@ -141,14 +127,20 @@ def test_operator_rules_suffice_for_its_calls_and_refuse_the_rest(
                 "reason": "Ready", "message": "Ready is True", "type": "Normal",
             },
         )  # fmt: skip
-        # Nothing beyond: no Secrets, no deleting InferenceServices, no Pods.
+        # Nothing beyond: no Secrets, no Pods, no writing or deleting InferenceModels.
         assert _status_code(lambda: core.list_namespaced_secret(kube_namespace)) == 403
         assert _status_code(lambda: core.list_namespaced_pod(kube_namespace)) == 403
 
-        def delete() -> None:
-            custom.delete_namespaced_custom_object(*KSERVE[:2], kube_namespace, KSERVE[2], name)
+        def delete_model() -> None:
+            custom.delete_namespaced_custom_object(*SEAWAY[:2], kube_namespace, SEAWAY[2], name)
 
-        assert _status_code(delete) == 403
+        def patch_model() -> None:
+            custom.patch_namespaced_custom_object(
+                *SEAWAY[:2], kube_namespace, SEAWAY[2], name, {"metadata": {"labels": {"a": "b"}}}
+            )
+
+        assert _status_code(delete_model) == 403
+        assert _status_code(patch_model) == 403
 
 
 def test_first_apply_needs_the_create_verb(

@@ -271,8 +271,9 @@ def test_a_huge_kserve_message_is_shortened() -> None:
 
 RESOLVED = ConditionUpdate("ModelResolved", "True", "Resolved", "fraud-detector@champion is 7")
 UNRESOLVED = ConditionUpdate("ModelResolved", "False", "AliasNotFound", "no alias champion")
-REGISTRY_DOWN = ConditionUpdate("ModelResolved", "False", "RegistryUnavailable", "no answer",
-                                transient=True)
+REGISTRY_DOWN = ConditionUpdate(
+    "ModelResolved", "False", "RegistryUnavailable", "no answer", transient=True
+)
 SERVING = ConditionUpdate("InferenceServiceReady", "True", "InferenceServiceReady", "ready at u")
 FAILING = ConditionUpdate("InferenceServiceReady", "False", "ModelLoadFailed", "crashed")
 PENDING = ConditionUpdate("InferenceServiceReady", "Unknown", "InferenceServiceNotFound", "none")

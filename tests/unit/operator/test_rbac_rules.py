@@ -8,7 +8,7 @@ import pytest
 
 from seaway.operator import rbac
 
-ALL_RULES = (*rbac.RULES, *rbac.NAMESPACE_DISCOVERY_RULES)
+ALL_RULES = (*rbac.RULES, *rbac.LEADER_ELECTION_RULES)
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -22,8 +22,23 @@ def test_each_rule_is_explained_and_has_no_wildcards(rule: rbac.Rule) -> None:
 def test_the_operator_never_touches_what_kserve_or_the_pods_own() -> None:
     resources = {r for rule in ALL_RULES for r in rule.resources}
     assert not resources & {"secrets", "pods", "deployments", "services", "configmaps"}
-    verbs = {v for rule in ALL_RULES for v in rule.verbs}
-    assert "delete" not in verbs and "deletecollection" not in verbs
+    deletes = {r for rule in ALL_RULES if "delete" in rule.verbs for r in rule.resources}
+    assert deletes == {"inferenceservices"}  # only for a deployment-mode change
+    assert not any("deletecollection" in rule.verbs for rule in ALL_RULES)
+
+
+def test_inference_models_are_only_read_apart_from_their_status() -> None:
+    models = next(rule for rule in rbac.RULES if rule.resources == ("inferencemodels",))
+    assert set(models.verbs) == {"get", "list", "watch"}
+
+
+def test_leader_election_touches_only_its_own_lease_once_created() -> None:
+    rules = rbac.policy_rules(rbac.leader_election_rules("my-lease"))
+    assert rules == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "verbs": ["get", "update"], "resourceNames": ["my-lease"]},
+    ]  # fmt: skip
 
 
 def test_policy_rules_are_kubernetes_policy_rules() -> None:
@@ -32,6 +47,6 @@ def test_policy_rules_are_kubernetes_policy_rules() -> None:
     assert rules[0] == {
         "apiGroups": ["seaway.dev"],
         "resources": ["inferencemodels"],
-        "verbs": ["get", "list", "watch", "patch"],
+        "verbs": ["get", "list", "watch"],
     }
     assert {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]} in rules

@@ -1,0 +1,254 @@
+"""The operator's side effects on the Kubernetes API: the thin act layer.
+
+Every write the operator makes goes through `KubeActions`: server-side apply
+of the rendered InferenceService with one field manager, delete (only for a
+deployment-mode change, which KServe refuses in place), one merge patch of
+an InferenceModel's status, and core/v1 Events. Plus the two lists of the
+periodic resync. API errors come out as `KubeError`, transient or not, with
+the delay to retry after. Synchronous (the `kubernetes` client); the
+controller calls it from worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from seaway.operator import api, render
+from seaway.operator.errors import SeawayOperatorError
+
+log = logging.getLogger("seaway.operator.kube")
+
+APPLY = "application/apply-patch+yaml"
+KSERVE_GROUP, KSERVE_VERSION, KSERVE_PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+COMPONENT = "seaway-operator"
+TIMEOUT = (5.0, 30.0)  # connect, read (seconds) for every call
+_TRANSIENT = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class KubeError(SeawayOperatorError):
+    """The API server refused or failed a call."""
+
+    reason = "KubernetesApiError"
+
+    def __init__(self, what: str, status: int | None, detail: str, *, retry_after: float) -> None:
+        super().__init__(f"{what}: {status or 'no answer'} {detail}".strip())
+        self.status = status
+        self.transient = status is None or status in _TRANSIENT
+        self.retry_after = retry_after
+
+
+def _error(what: str, error: Exception) -> KubeError:
+    if isinstance(error, ApiException):
+        detail = str(error.reason or "")
+        try:
+            detail = json.loads(error.body or "{}").get("message", detail)
+        except (ValueError, AttributeError):
+            pass
+        retry = 1.0
+        headers = error.headers or {}
+        if headers.get("Retry-After", "").isdigit():
+            retry = float(headers["Retry-After"])
+        return KubeError(what, error.status, detail, retry_after=retry)
+    return KubeError(what, None, str(error), retry_after=2.0)
+
+
+WriteHook = Callable[[str, str], None]
+"""Called with (verb, resource) after every successful write, for metrics."""
+
+
+class KubeActions:
+    """The operator's calls to the API server."""
+
+    def __init__(
+        self, api_client: client.ApiClient, *, identity: str, on_write: WriteHook | None = None
+    ) -> None:
+        self.objects = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.identity = identity
+        self._on_write = on_write or (lambda verb, resource: None)
+
+    # --- reads (resync) -----------------------------------------------------------
+
+    def list_models(self, namespace: str | None) -> list[dict[str, Any]]:
+        return self._list(api.GROUP, api.VERSION, api.PLURAL, namespace)
+
+    def list_inference_services(self, namespace: str | None) -> list[dict[str, Any]]:
+        return self._list(KSERVE_GROUP, KSERVE_VERSION, KSERVE_PLURAL, namespace)
+
+    def _list(self, group: str, version: str, plural: str, namespace: str | None) -> list[Any]:
+        selector = (
+            ",".join(f"{k}={v}" for k, v in render.COMMON_LABELS.items())
+            if plural == KSERVE_PLURAL
+            else None
+        )
+        try:
+            if namespace is None:
+                answer = self.objects.list_cluster_custom_object(
+                    group, version, plural, label_selector=selector, _request_timeout=TIMEOUT
+                )
+            else:
+                answer = self.objects.list_namespaced_custom_object(
+                    group,
+                    version,
+                    namespace,
+                    plural,
+                    label_selector=selector,
+                    _request_timeout=TIMEOUT,
+                )
+        except (ApiException, OSError) as error:
+            raise _error(f"list {plural}", error) from error
+        items: list[Any] = cast(dict[str, Any], answer).get("items", [])
+        kind = "InferenceModel" if plural == api.PLURAL else render.KIND
+        for item in items:  # list items carry no apiVersion/kind
+            item.setdefault("apiVersion", f"{group}/{version}")
+            item.setdefault("kind", kind)
+        return items
+
+    def get_inference_service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = self.objects.get_namespaced_custom_object(
+                KSERVE_GROUP,
+                KSERVE_VERSION,
+                namespace,
+                KSERVE_PLURAL,
+                name,
+                _request_timeout=TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _error(f"get InferenceService {namespace}/{name}", error) from error
+        except OSError as error:
+            raise _error(f"get InferenceService {namespace}/{name}", error) from error
+        return cast(dict[str, Any], body)
+
+    # --- writes -------------------------------------------------------------------
+
+    def apply_inference_service(self, desired: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Server-side apply `desired` (force: the operator owns what it renders); the
+        stored object, as read back (the client reads no body from a 201)."""
+        meta = desired["metadata"]
+        what = f"apply InferenceService {meta['namespace']}/{meta['name']}"
+        try:
+            stored = self.objects.patch_namespaced_custom_object(
+                KSERVE_GROUP,
+                KSERVE_VERSION,
+                meta["namespace"],
+                KSERVE_PLURAL,
+                meta["name"],
+                dict(desired),
+                field_manager=render.FIELD_MANAGER,
+                force=True,
+                field_validation="Strict",
+                _content_type=APPLY,
+                _request_timeout=TIMEOUT,
+            )
+        except (ApiException, OSError) as error:
+            raise _error(what, error) from error
+        self._on_write("apply", KSERVE_PLURAL)
+        if stored:
+            return cast(dict[str, Any], stored)
+        return self.get_inference_service(meta["namespace"], meta["name"])
+
+    def delete_inference_service(self, namespace: str, name: str, uid: str) -> None:
+        """Delete the InferenceService `uid` (a precondition: never a newer one)."""
+        try:
+            self.objects.delete_namespaced_custom_object(
+                KSERVE_GROUP,
+                KSERVE_VERSION,
+                namespace,
+                KSERVE_PLURAL,
+                name,
+                body=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(uid=uid),
+                    propagation_policy="Background",
+                ),
+                _request_timeout=TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status in (404, 409):  # gone already, or another object now
+                return
+            raise _error(f"delete InferenceService {namespace}/{name}", error) from error
+        except OSError as error:
+            raise _error(f"delete InferenceService {namespace}/{name}", error) from error
+        self._on_write("delete", KSERVE_PLURAL)
+
+    def patch_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge-patch the InferenceModel's status subresource; the stored object, or
+        None when the InferenceModel is gone."""
+        try:
+            stored = self.objects.patch_namespaced_custom_object_status(
+                api.GROUP,
+                api.VERSION,
+                namespace,
+                api.PLURAL,
+                name,
+                dict(patch),
+                field_manager=render.FIELD_MANAGER,
+                _content_type="application/merge-patch+json",
+                _request_timeout=TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise _error(f"patch status of {namespace}/{name}", error) from error
+        except OSError as error:
+            raise _error(f"patch status of {namespace}/{name}", error) from error
+        self._on_write("patch", f"{api.PLURAL}/status")
+        return cast(dict[str, Any], stored)
+
+    def post_event(
+        self,
+        model: Mapping[str, Any],
+        *,
+        type_: Literal["Normal", "Warning"],
+        reason: str,
+        message: str,
+        now: datetime | None = None,
+    ) -> None:
+        """One core/v1 Event about the InferenceModel `model` (as stored). Best effort: an
+        Event that cannot be posted is logged, never retried (the status says the same)."""
+        meta = model["metadata"]
+        stamp = (now or datetime.now(UTC)).replace(microsecond=0)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                name=f"{meta['name']}.{secrets.token_hex(8)}", namespace=meta["namespace"]
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=f"{api.GROUP}/{api.VERSION}",
+                kind="InferenceModel",
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            count=1,
+            first_timestamp=stamp,
+            last_timestamp=stamp,
+            source=client.V1EventSource(component=COMPONENT),
+            reporting_component=COMPONENT,
+            reporting_instance=self.identity[:128],
+            action="Reconcile",
+        )
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event, _request_timeout=TIMEOUT)
+        except (ApiException, OSError) as error:
+            log.warning(
+                "could not post event",
+                extra={"model": f"{meta['namespace']}/{meta['name']}", "error": str(error)},
+            )
+            return
+        self._on_write("create", "events")
