@@ -8,7 +8,8 @@ What the operator uses (`service.RegistryService` bundles them):
                                 after the allow-list (locations.LocationPolicy)
     watch.RegistryWatcher       which tracked (model, alias) pairs moved; WatchLoop
     webhooks.WebhookReceiver    MLflow's webhooks, HMAC-verified, as wake-up calls
-    deployments                 the seaway.serving.<ns>.<name> version tags
+    deployments                 the seaway.serving.<ns>.<name> version tags (pure)
+    writeback.DeploymentRecorder keeps those tags true: one read, writes only what differs
     errors                      what can go wrong, transient or not, and what to do
 
 Pure, importable without MLflow: errors, model, locations, mlmodel,

@@ -77,6 +77,10 @@ def test_tracking_uri_ours_then_the_registrys_then_mlflows(
         ("prometheus_namespace_label", "kubernetes-namespace"),
         ("resync_interval_seconds", 1),
         ("metrics_port", 0),
+        ("workers", 0),
+        ("progress_deadline_seconds", 1),
+        ("lease_name", "x" * 254),
+        ("lease_namespace", "Not-A-Namespace"),
     ],
 )
 def test_bad_values_are_refused_at_start_up(field: str, value: Any) -> None:
@@ -93,3 +97,28 @@ def test_settings_are_frozen_and_every_field_is_documented() -> None:
         name for name, info in OperatorSettings.model_fields.items() if not info.description
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("lease", "renew", "retry", "problem"),
+    [
+        (15, 15, 2, "renew_deadline_seconds must be shorter"),
+        (15, 10, 10, "retry_period_seconds must be shorter"),
+    ],
+    ids=["renew-not-shorter-than-lease", "retry-not-shorter-than-renew"],
+)
+def test_leader_election_timings_must_nest(
+    lease: float, renew: float, retry: float, problem: str
+) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        OperatorSettings(
+            runtime_image=IMAGE,
+            lease_duration_seconds=lease,
+            renew_deadline_seconds=renew,
+            retry_period_seconds=retry,
+        )
+
+
+def test_identity_defaults_to_the_pod_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_NAME", "seaway-operator-7d9f-abcde")
+    assert OperatorSettings(runtime_image=IMAGE).identity == "seaway-operator-7d9f-abcde"
