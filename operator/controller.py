@@ -478,6 +478,8 @@ class Controller:
         self.cache.put_model(stored)
         before = previous.conditions if previous is not None else []
         for change in changed_conditions(before, status.conditions):
+            if change.before is None and change.after.status == "Unknown":
+                continue  # a condition set for the first time to "not known yet" is no news
             self.actions.post_event(
                 stored,
                 type_=change.event_type,
@@ -516,6 +518,10 @@ class Controller:
             and record.serving == status.served_version
             and (failed is None or failed in record.failed)
         ):
+            return True
+        if record is None and status.served_version is None and failed is None:
+            # Nothing serves yet, so nothing to mark; the first version that serves
+            # fixes whatever marks an earlier InferenceModel of this name left.
             return True
         try:
             if record is not None and record.model != name:

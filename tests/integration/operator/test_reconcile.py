@@ -292,3 +292,24 @@ def test_metrics_and_health(operated: Operated) -> None:
     assert any(k.startswith("seaway_operator_registry_calls_total{") for k in metrics)
     assert any(k.startswith("seaway_operator_api_writes_total{") for k in metrics)
     assert "seaway_operator_reconcile_duration_seconds_count" in metrics
+
+
+def test_a_deployment_mode_change_recreates_the_inference_service(
+    operated: Operated, register: Callable[..., Registered], model_name: str
+) -> None:
+    register(model_name, alias="champion")
+    name = f"mode-{model_name[-12:]}".strip("-")
+    operated.apply(model_manifest(name, model_name))
+    before = eventually(lambda: operated.service(name), 30, "an InferenceService")
+    assert before["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
+
+    operated.apply(model_manifest(name, model_name, predictor={"deploymentMode": "Knative"}))
+
+    def recreated() -> dict[str, Any] | None:
+        isvc = operated.service(name)
+        if isvc is None or isvc["metadata"]["uid"] == before["metadata"]["uid"]:
+            return None
+        return isvc
+
+    after = eventually(recreated, 30, "recreated in Knative mode")
+    assert after["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"

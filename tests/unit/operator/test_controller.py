@@ -255,14 +255,24 @@ def test_a_deployment_mode_change_deletes_then_recreates() -> None:
     assert (reason, writes) == ("Recreating", ["delete"])
 
 
+def test_nothing_is_recorded_before_anything_serves() -> None:
+    world = World()
+    world.put(_body())
+    world.reconcile()
+    assert world.recorder.calls == []
+
+
 def test_a_failed_write_back_is_retried_without_touching_kubernetes() -> None:
     world = World()
     world.put(_body())
+    world.reconcile()
+    world.mark_ready()
     world.recorder.fail = True
-    result, reason, _ = world.reconcile()
-    assert (result, reason) == ("retry", "RegistryWriteBackFailed")
+    result, reason, writes = world.reconcile()
+    assert (result, reason, writes) == ("retry", "RegistryWriteBackFailed", ["status"])
     world.recorder.fail = False
-    assert world.reconcile()[:2] == ("ok", "RollingOut")
+    assert world.reconcile() == ("ok", "Converged", [])
+    assert world.recorder.calls == [("record", "fraud-detector", "7", "None")]
 
 
 def test_a_version_not_ready_by_the_deadline_is_marked_failed_once() -> None:
@@ -285,6 +295,8 @@ def test_a_version_not_ready_by_the_deadline_is_marked_failed_once() -> None:
 def test_deleting_forgets_the_marks_and_unfollows() -> None:
     world = World()
     world.put(_body())
+    world.reconcile()
+    world.mark_ready()
     world.reconcile()
     world.controller.cache.delete_model(world.actions.models[KEY])
     assert world.controller.reconcile(KEY).reason == "Deleted"
