@@ -6,8 +6,8 @@ reads what is and converges on it:
 
 1. gather: the InferenceModel and its InferenceService from the watch caches
    (no API reads), the resolved model version from the registry (cached per
-   reference, refreshed when the registry watcher reports an alias move and on
-   every resync);
+   reference until the registry watcher reports its alias moved, or for
+   `registry_refresh_seconds`; errors are never cached);
 2. decide (pure, in `render`, `drift`, `status`): the desired InferenceService,
    whether the live one differs, the next status and its condition changes;
 3. act (`kube`): server-side apply only when it differs (delete first when the
@@ -39,7 +39,7 @@ from seaway.operator.errors import InvalidSpec, SeawayOperatorError
 from seaway.operator.settings import OperatorSettings
 from seaway.operator.status import applied_at, next_status, status_patch
 from seaway.registry.deployments import Deployment
-from seaway.registry.errors import SeawayRegistryError
+from seaway.registry.errors import RegistryUnavailable, SeawayRegistryError
 from seaway.registry.model import ResolvedModel
 from seaway.registry.watch import AliasChange, AliasRef
 
@@ -228,7 +228,7 @@ class Cache:
 @dataclass
 class _Resolution:
     value: ResolvedModel | SeawayRegistryError
-    epoch: int
+    at: datetime
     last_good: ResolvedModel | None = None
 
 
@@ -324,18 +324,26 @@ class Controller:
         self.clock = clock
         self.cache = Cache()
         self._lock = threading.Lock()
-        self._epoch = 0
         self._resolutions: dict[tuple[str, str | None, str | None], _Resolution] = {}
         self._following: dict[Key, AliasRef] = {}
         self._followers: dict[AliasRef, set[Key]] = {}
+        self._told: dict[AliasRef, str] = {}
         self._records: dict[Key, _Record] = {}
 
     # --- notifications (event loop thread) ------------------------------------------
 
-    def new_epoch(self) -> None:
-        """A resync began: every reference is resolved afresh on its next reconcile."""
+    def registry_reachability_changed(self) -> set[Key]:
+        """The registry watcher's polls started failing, or work again: trust no cached
+        answer, so that every InferenceModel says so in ModelResolved (an outage) or
+        picks up what moved meanwhile (recovery). The keys to reconcile: all."""
         with self._lock:
-            self._epoch += 1
+            for ref_key, cached in list(self._resolutions.items()):
+                self._resolutions[ref_key] = _Resolution(
+                    RegistryUnavailable("the registry watcher cannot reach MLflow"),
+                    cached.at,
+                    cached.last_good,
+                )
+        return set(self.cache.keys())
 
     def alias_moved(self, changes: Iterable[AliasChange]) -> set[Key]:
         """The registry watcher saw aliases move: forget those resolutions; the keys of
@@ -415,15 +423,24 @@ class Controller:
     def _resolve(
         self, ref: api.ModelRef
     ) -> tuple[ResolvedModel | SeawayRegistryError, ResolvedModel | None]:
-        """The registry's answer for `ref` (cached for this epoch), and the version to
-        render: the answer, or after an error the last good one of the same reference, so
-        that what serves stays as it is and its drift is still repaired."""
+        """The registry's answer for `ref`, and the version to render: the answer, or after
+        an error the last good one of the same reference, so that what serves stays as it
+        is and its drift is still repaired.
+
+        A good answer is kept until the registry watcher reports its alias moved, or for
+        `registry_refresh_seconds` (which catches a pinned version deleted); an error is
+        never kept, so every retry asks again."""
         ref_key = _ref_key(ref)
+        now = self.clock()
         with self._lock:
             cached = self._resolutions.get(ref_key)
-            epoch = self._epoch
-        if cached is not None and cached.epoch == epoch:
-            return cached.value, cached.last_good
+        max_age = timedelta(seconds=self.settings.registry_refresh_seconds)
+        if (
+            cached is not None
+            and isinstance(cached.value, ResolvedModel)
+            and now - cached.at < max_age
+        ):
+            return cached.value, cached.value
         try:
             answer: ResolvedModel | SeawayRegistryError = self.registry.resolve(
                 ref.name, alias=ref.alias, version=ref.version
@@ -434,7 +451,7 @@ class Controller:
         if good is None and cached is not None:
             good = cached.last_good
         with self._lock:
-            self._resolutions[ref_key] = _Resolution(answer, epoch, good)
+            self._resolutions[ref_key] = _Resolution(answer, now, good)
         return answer, good
 
     # --- act ------------------------------------------------------------------------
@@ -569,7 +586,10 @@ class Controller:
             released = old if old is not None and old != ref else None
             if released is not None:
                 self._release(key, released)
-        self.registry.follow(ref, version)
+            news = self._told.get(ref) != version
+            self._told[ref] = version
+        if news:  # the watcher re-reads the model on each follow: only when it changed
+            self.registry.follow(ref, version)
 
     def _unfollow(self, key: Key) -> None:
         with self._lock:
@@ -582,6 +602,7 @@ class Controller:
         followers.discard(key)
         if not followers:
             self._followers.pop(ref, None)
+            self._told.pop(ref, None)
             self.registry.unfollow(ref)
 
 

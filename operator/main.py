@@ -13,8 +13,10 @@ owner reference). The rest runs beside kopf on the same event loop:
   InferenceModels following them; its webhook receiver, when configured, makes
   that immediate;
 - a resync every `resync_interval_seconds` lists InferenceModels and
-  InferenceServices (repairing any missed event), re-resolves every reference
-  and queues every key: drift is bounded by that interval;
+  InferenceServices (repairing any missed event) and queues every key: drift is
+  bounded by that interval (MLflow is not asked again: the registry watcher
+  reports alias moves, and resolved versions expire after
+  `registry_refresh_seconds`);
 - the health server answers /metrics, /healthz and /readyz;
 - with leader election on, nothing of the above starts until this replica holds
   the Lease, and losing it ends the process (exit 1), as controller-runtime does,
@@ -44,7 +46,7 @@ from seaway.operator.queue import ShutDown, WorkQueue
 from seaway.operator.settings import OperatorSettings
 from seaway.registry.service import RegistryService
 from seaway.registry.settings import RegistrySettings
-from seaway.registry.watch import AliasChange
+from seaway.registry.watch import AliasChange, PollReport
 
 log = logging.getLogger("seaway.operator")
 
@@ -87,7 +89,10 @@ class Operator:
         self.settings = settings
         self.identity = settings.identity or f"{socket.gethostname()}-{os.getpid()}"
         self.api_client = kube_client or api_client()
-        self.registry = RegistryService(registry_settings, self._on_alias_moves_threaded)
+        self.registry = RegistryService(
+            registry_settings, self._on_alias_moves_threaded, on_report=self._on_report_threaded
+        )
+        self._registry_down = False
         self.metrics = OperatorMetrics(self.registry.client.counter)
         self.actions = kube.KubeActions(
             self.api_client, identity=self.identity, on_write=self.metrics.count_write
@@ -205,6 +210,26 @@ class Operator:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._on_alias_moves, changes)
 
+    def _on_report_threaded(self, report: PollReport) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_report, report)
+
+    def _on_report(self, report: PollReport) -> None:
+        """On the watcher's first failed poll, and its first good one after, every
+        InferenceModel asks the registry again: ModelResolved shows the outage, and
+        what moved meanwhile rolls out on recovery."""
+        down = report.error is not None
+        if down == self._registry_down:
+            return
+        self._registry_down = down
+        log.warning(
+            "the registry is unreachable" if down else "the registry is reachable again",
+            extra={"error": str(report.error) if down else None},
+        )
+        for key in sorted(self.controller.registry_reachability_changed()):
+            self.queue.add(key)
+
     def _on_alias_moves(self, changes: tuple[AliasChange, ...]) -> None:
         self.metrics.registry_changes.inc(len(changes))
         for change in changes:
@@ -250,7 +275,7 @@ class Operator:
             await self.resync_once()
 
     async def resync_once(self) -> None:
-        """List everything, refresh the caches, re-resolve every reference, queue all."""
+        """List everything, refresh the caches, queue every key."""
         namespaces: list[str | None] = list(self.settings.namespaces) or [None]
         try:
             models: list[dict[str, Any]] = []
@@ -262,7 +287,6 @@ class Operator:
             log.warning("resync could not list", extra={"error": str(error)})
             return
         gone = self.controller.cache.replace_all(models, services)
-        self.controller.new_epoch()
         self._last_list = time.monotonic()
         self._listed = True
         keys = set(self.controller.cache.keys()) | gone

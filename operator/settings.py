@@ -97,6 +97,12 @@ class OperatorSettings(BaseSettings):
     """How often every InferenceModel is reconciled even when nothing announced a change:
     the bound on how long a drifted InferenceService stays drifted. Default 300 s."""
 
+    registry_refresh_seconds: float = Field(3600.0, ge=10, le=86400)
+    """How long a resolved model version is trusted without asking MLflow again. Alias
+    moves are noticed by the registry watcher (polls and webhooks) regardless; this
+    bounds how long a deleted pinned version or a changed artifact location goes
+    unnoticed. Errors are never trusted: each retry asks again. Default 3600 s."""
+
     metrics_port: int = Field(8000, ge=1, le=65535)
     """Port of the operator's own Prometheus /metrics endpoint. Default 8000."""
 

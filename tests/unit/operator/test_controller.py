@@ -175,7 +175,7 @@ def test_an_alias_move_is_followed_after_the_watcher_reports_it() -> None:
     world.put(_body())
     world.reconcile()
     world.registry.answer = build_resolved(version="8", aliases=("champion",))
-    assert world.reconcile()[2] == []  # cached for this epoch: the move is not known yet
+    assert world.reconcile()[2] == []  # cached: the move is not known yet
     keys = world.controller.alias_moved(
         [AliasChange(AliasRef("fraud-detector", "champion"), "7", "8")]  # type: ignore[arg-type]
     )
@@ -200,7 +200,7 @@ def test_registry_errors_leave_the_inference_service_and_say_why(
     world.reconcile()
     applied = copy.deepcopy(world.actions.services[KEY])
     world.registry.answer = error
-    world.controller.new_epoch()
+    world.now += timedelta(seconds=3601)  # past registry_refresh_seconds: asked again
     got = world.reconcile()
     assert got[:2] == (result, reason)
     assert "apply" not in got[2] and "delete" not in got[2]
@@ -216,7 +216,7 @@ def test_during_an_outage_an_edited_owned_field_is_still_put_back() -> None:
     world.put(_body())
     world.reconcile()
     world.registry.answer = RegistryUnavailable("down")
-    world.controller.new_epoch()
+    world.now += timedelta(seconds=3601)  # past registry_refresh_seconds: asked again
     world.reconcile()
     edited = copy.deepcopy(world.actions.services[KEY])
     edited["spec"]["predictor"]["minReplicas"] = 5
@@ -312,3 +312,39 @@ def test_fingerprint_is_part_of_what_is_applied() -> None:
     for server_field in ("uid", "resourceVersion"):  # added by the fake API server
         del applied["metadata"][server_field]
     assert applied["metadata"]["annotations"][drift.FINGERPRINT] == drift.fingerprint(applied)
+
+
+def test_an_error_is_never_cached_so_each_retry_asks_again() -> None:
+    world = World(RegistryUnavailable("down"))
+    world.put(_body())
+    world.reconcile()
+    world.reconcile()
+    assert world.registry.resolves == 2
+    world.registry.answer = build_resolved(aliases=("champion",))
+    assert world.reconcile()[2] == ["apply", "status"]
+    world.reconcile()
+    assert world.registry.resolves == 3  # a good answer is kept
+
+
+def test_the_watcher_is_told_only_when_what_is_followed_changes() -> None:
+    told: list[tuple[AliasRef, str | None]] = []
+    world = World()
+    follow = world.registry.follow
+    world.registry.follow = lambda ref, version: (told.append((ref, version)), follow(ref, version))  # type: ignore[method-assign,func-returns-value]
+    world.put(_body())
+    for _ in range(3):
+        world.reconcile()
+    assert told == [(AliasRef("fraud-detector", "champion"), "7")]
+
+
+def test_a_registry_outage_makes_every_model_ask_again_and_say_so() -> None:
+    world = World()
+    world.put(_body())
+    world.reconcile()
+    world.registry.answer = RegistryUnavailable("down")
+    assert world.controller.registry_reachability_changed() == {KEY}
+    result, reason, writes = world.reconcile()
+    assert (result, reason, writes) == ("retry", "RegistryUnavailable", ["status"])
+    world.registry.answer = build_resolved(version="8", aliases=("champion",))
+    world.controller.registry_reachability_changed()
+    assert world.reconcile()[2] == ["apply", "status"]
