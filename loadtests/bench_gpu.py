@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -43,6 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from loadtests.wrk import run_wrk
 
 OUTPUTS = 8
 MODEL_NAME = "mlp"
@@ -214,31 +217,10 @@ def wrk(
     url: str, body: str, connections: int, duration: int, cpus: str, work: Path
 ) -> dict[str, float]:
     """One wrk run: requests/s, p50 and p99 in ms, and failed requests."""
-    script = work / "post.lua"
-    payload = body.replace("\\", "\\\\").replace('"', '\\"')
-    script.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.body = "{payload}"\n'
-    )
-    threads = min(4, connections)
-    out = subprocess.run(
-        ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
-         "--timeout", "10s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert found, out
-
-    def percentile(p: str) -> float:
-        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert match, out
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
-    errors += sum(int(n) for n in re.findall(r"Socket errors: .*?(\d+)", out))
-    return {"rps": float(found.group(1)), "p50": percentile("50"), "p99": percentile("99"),
-            "errors": errors}  # fmt: skip
+    return run_wrk(
+        url, body, connections=connections, duration=duration, cpus=cpus, work=work,
+        threads=min(4, connections),
+    )  # fmt: skip
 
 
 def main() -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -40,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from loadtests.wrk import run_wrk  # noqa: E402
 from tests.support.mlflow_server import MlflowServer  # noqa: E402
 from tests.support.models import register_sklearn  # noqa: E402
 from tests.support.procs import Process, free_port  # noqa: E402
@@ -113,42 +113,10 @@ def _wait_ready(process: Process, url: str, timeout: float = 180) -> float:
 def _wrk(
     url: str, body: dict[str, Any], connections: int, duration: int, work: Path
 ) -> dict[str, float]:
-    script = work / "post.lua"
-    payload = json.dumps(body).replace("\\", "\\\\").replace('"', '\\"')
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'wrk.body = "{payload}"\n'
-    )
-    out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            LOAD_CPU,
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def percentile(p: str) -> float:
-        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert match, out
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
-    errors += sum(int(n) for n in re.findall(r"Socket errors: connect (\d+)", out))
-    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99"), "errors": errors}
+    return run_wrk(
+        url, json.dumps(body), connections=connections, duration=duration, cpus=LOAD_CPU,
+        work=work,
+    )  # fmt: skip
 
 
 def _bodies(

@@ -12,11 +12,9 @@ import os
 import shutil
 import signal
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from tests.support.procs import Process, free_port
 
@@ -130,16 +128,3 @@ class OperatorProcess:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll `check` until it returns something truthy; its value, or AssertionError
-    naming `what` with the last value seen."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"not {what} within {timeout:.0f} s (last: {last!r})")

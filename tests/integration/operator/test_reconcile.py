@@ -18,9 +18,10 @@ from mlflow import MlflowClient
 
 from seaway.registry.deployments import deployment_states
 from tests.support import manifests
+from tests.support.cluster import wait_for
 from tests.support.models import Registered
 from tests.support.operated import Operated, model_manifest
-from tests.support.operator_process import RUNTIME_IMAGE, eventually
+from tests.support.operator_process import RUNTIME_IMAGE
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,7 @@ def test_each_example_becomes_an_inference_service_with_status_and_events(
     name = body["metadata"]["name"]
     operated.apply(body)
 
-    isvc = eventually(lambda: operated.service(name), 30, "an InferenceService")
+    isvc = wait_for(lambda: operated.service(name), 30, "an InferenceService")
     container = _container(isvc)
     assert container["name"] == "kserve-container"
     assert container["image"] == RUNTIME_IMAGE
@@ -72,7 +73,7 @@ def test_each_example_becomes_an_inference_service_with_status_and_events(
     assert ("nvidia.com/gpu" in limits) == (gpu is not None)
 
     # Before KServe reports: resolved, not yet ready.
-    eventually(lambda: operated.condition_is(name, "ModelResolved", "True", "Resolved"), 20,
+    wait_for(lambda: operated.condition_is(name, "ModelResolved", "True", "Resolved"), 20,
                "ModelResolved=True")  # fmt: skip
     status = operated.model(name)["status"]
     assert status["observedGeneration"] == operated.model(name)["metadata"]["generation"]
@@ -83,13 +84,13 @@ def test_each_example_becomes_an_inference_service_with_status_and_events(
 
     # KServe reports Ready: mirrored, servedVersion and url set, the registry marked.
     operated.mark_ready(name)
-    eventually(lambda: operated.condition_is(name, "Ready", "True", "Serving"), 20, "Ready=True")
+    wait_for(lambda: operated.condition_is(name, "Ready", "True", "Serving"), 20, "Ready=True")
     status = operated.model(name)["status"]
     assert status["servedVersion"] == first.version
     assert status["url"] == f"http://{name}.{operated.namespace}.example.com"
     # A digest only where the version carries one (`seaway registry register` computes it).
     assert status.get("modelDigest") is None
-    eventually(
+    wait_for(
         lambda: (
             _marks(operated.mlflow_uri, model_name, operated.namespace)
             == {first.version: "serving"}
@@ -116,15 +117,15 @@ def test_promotion_rolls_the_new_version_out_within_a_watch_interval(
     v1 = register(model_name, alias="champion")
     name = f"promo-{model_name[-12:]}".strip("-")
     operated.apply(model_manifest(name, model_name))
-    eventually(lambda: operated.served_version(name) == v1.version, 30, "v1 rendered")
+    wait_for(lambda: operated.served_version(name) == v1.version, 30, "v1 rendered")
     operated.mark_ready(name)
-    eventually(lambda: operated.model(name)["status"].get("servedVersion") == v1.version, 20,
+    wait_for(lambda: operated.model(name)["status"].get("servedVersion") == v1.version, 20,
                "v1 served")  # fmt: skip
 
     v2 = register(model_name)
     moved = time.monotonic()
     MlflowClient(operated.mlflow_uri).set_registered_model_alias(model_name, "champion", v2.version)
-    eventually(lambda: operated.served_version(name) == v2.version, 10, "v2 rendered", every=0.05)
+    wait_for(lambda: operated.served_version(name) == v2.version, 10, "v2 rendered", interval=0.05)
     took = time.monotonic() - moved
     assert took < 5, f"promotion took {took:.1f} s with a 1 s poll interval"
     # Until KServe reports the new version ready, the old one is what serves.
@@ -132,9 +133,9 @@ def test_promotion_rolls_the_new_version_out_within_a_watch_interval(
     assert _env(operated.service(name) or {})["SEAWAY_RUNTIME_MODEL_URI"].endswith(f"/{v2.version}")
 
     operated.mark_ready(name)
-    eventually(lambda: operated.model(name)["status"].get("servedVersion") == v2.version, 20,
+    wait_for(lambda: operated.model(name)["status"].get("servedVersion") == v2.version, 20,
                "v2 served")  # fmt: skip
-    eventually(
+    wait_for(
         lambda: (
             _marks(operated.mlflow_uri, model_name, operated.namespace)
             == {v1.version: "previous", v2.version: "serving"}
@@ -151,7 +152,7 @@ def test_an_edit_of_an_owned_field_is_put_back_and_others_are_left_alone(
     name = f"drift-{model_name[-12:]}".strip("-")
     scaling = {"minReplicas": 2, "maxReplicas": 3}
     operated.apply(model_manifest(name, model_name, autoscaling=scaling))
-    eventually(lambda: operated.service(name), 30, "an InferenceService")
+    wait_for(lambda: operated.service(name), 30, "an InferenceService")
     ns = operated.namespace
 
     # Someone else's label and annotation, and a predictor field the operator never sets.
@@ -165,7 +166,7 @@ def test_an_edit_of_an_owned_field_is_put_back_and_others_are_left_alone(
     owned = {"spec": {"predictor": {"minReplicas": 9}}}
     operated.kube.kubectl("patch", "inferenceservice", name, "-n", ns, "--type=merge",
                           "-p", json.dumps(owned))  # fmt: skip
-    eventually(
+    wait_for(
         lambda: (operated.service(name) or {})["spec"]["predictor"]["minReplicas"] == 2,
         20,
         "minReplicas put back",
@@ -182,11 +183,11 @@ def test_the_registry_refusing_leaves_what_serves_and_says_why(
     v1 = register(model_name, alias="champion")
     name = f"gone-{model_name[-12:]}".strip("-")
     operated.apply(model_manifest(name, model_name))
-    eventually(lambda: operated.served_version(name) == v1.version, 30, "v1 rendered")
+    wait_for(lambda: operated.served_version(name) == v1.version, 30, "v1 rendered")
     before = operated.service(name) or {}
 
     MlflowClient(operated.mlflow_uri).delete_registered_model_alias(model_name, "champion")
-    eventually(
+    wait_for(
         lambda: operated.condition_is(name, "ModelResolved", "False", "AliasNotFound"),
         30,
         "ModelResolved=False AliasNotFound",
@@ -200,7 +201,7 @@ def test_the_registry_refusing_leaves_what_serves_and_says_why(
         model_manifest(name, model_name)
         | {"spec": {"model": {"name": model_name, "version": "999"}}}
     )
-    eventually(
+    wait_for(
         lambda: operated.condition_is(name, "ModelResolved", "False", "VersionNotFound"),
         30,
         "ModelResolved=False VersionNotFound",
@@ -212,7 +213,7 @@ def test_the_registry_refusing_leaves_what_serves_and_says_why(
     # The alias comes back: recovery without anyone touching the operator.
     MlflowClient(operated.mlflow_uri).set_registered_model_alias(model_name, "champion", v1.version)
     operated.apply(model_manifest(name, model_name))
-    eventually(lambda: operated.condition_is(name, "ModelResolved", "True"), 30, "resolved again")
+    wait_for(lambda: operated.condition_is(name, "ModelResolved", "True"), 30, "resolved again")
 
 
 def test_an_invalid_spec_is_refused_with_the_field_and_serving_continues(
@@ -221,12 +222,12 @@ def test_an_invalid_spec_is_refused_with_the_field_and_serving_continues(
     register(model_name, alias="champion")
     name = f"bad-{model_name[-12:]}".strip("-")
     operated.apply(model_manifest(name, model_name))
-    before = eventually(lambda: operated.service(name), 30, "an InferenceService")
+    before = wait_for(lambda: operated.service(name), 30, "an InferenceService")
 
     # Valid for the API server, refused by the operator: KServe's HPA would raise 0 to 1.
     scaling = {"minReplicas": 0, "maxReplicas": 2}
     operated.apply(model_manifest(name, model_name, autoscaling=scaling))
-    eventually(lambda: operated.condition_is(name, "Ready", "False", "InvalidSpec"), 30,
+    wait_for(lambda: operated.condition_is(name, "Ready", "False", "InvalidSpec"), 30,
                "Ready=False InvalidSpec")  # fmt: skip
     ready = operated.condition(name, "Ready") or {}
     assert "spec.autoscaling.minReplicas" in ready["message"]
@@ -240,17 +241,17 @@ def test_pause_leaves_the_inference_service_alone_until_resumed(
     register(model_name, alias="champion")
     name = f"pause-{model_name[-12:]}".strip("-")
     operated.apply(model_manifest(name, model_name, autoscaling={"maxReplicas": 2}))
-    eventually(lambda: operated.service(name), 30, "an InferenceService")
+    wait_for(lambda: operated.service(name), 30, "an InferenceService")
     ns = operated.namespace
     operated.kube.kubectl("annotate", "inferencemodel", name, "-n", ns, "seaway.dev/paused=true")
-    eventually(lambda: operated.condition_is(name, "ModelResolved", "Unknown", "Paused"), 20,
+    wait_for(lambda: operated.condition_is(name, "ModelResolved", "Unknown", "Paused"), 20,
                "paused")  # fmt: skip
     operated.apply(model_manifest(name, model_name, autoscaling={"maxReplicas": 5}))
     time.sleep(3)
     assert (operated.service(name) or {})["spec"]["predictor"]["maxReplicas"] == 2
 
     operated.kube.kubectl("annotate", "inferencemodel", name, "-n", ns, "seaway.dev/paused-")
-    eventually(
+    wait_for(
         lambda: (operated.service(name) or {})["spec"]["predictor"]["maxReplicas"] == 5,
         20,
         "the edit applied after resuming",
@@ -263,9 +264,9 @@ def test_delete_removes_the_inference_service_and_the_registry_marks(
     v1 = register(model_name, alias="champion")
     name = f"del-{model_name[-12:]}".strip("-")
     operated.apply(model_manifest(name, model_name))
-    eventually(lambda: operated.service(name), 30, "an InferenceService")
+    wait_for(lambda: operated.service(name), 30, "an InferenceService")
     operated.mark_ready(name)
-    eventually(
+    wait_for(
         lambda: (
             _marks(operated.mlflow_uri, model_name, operated.namespace) == {v1.version: "serving"}
         ),
@@ -274,8 +275,8 @@ def test_delete_removes_the_inference_service_and_the_registry_marks(
     )
     operated.kube.kubectl("delete", "inferencemodel", name, "-n", operated.namespace,
                           "--wait=true", "--timeout=30s")  # fmt: skip
-    eventually(lambda: operated.service(name) is None, 60, "the InferenceService collected")
-    eventually(
+    wait_for(lambda: operated.service(name) is None, 60, "the InferenceService collected")
+    wait_for(
         lambda: _marks(operated.mlflow_uri, model_name, operated.namespace) == {},
         30,
         "the marks removed",
@@ -300,7 +301,7 @@ def test_a_deployment_mode_change_recreates_the_inference_service(
     register(model_name, alias="champion")
     name = f"mode-{model_name[-12:]}".strip("-")
     operated.apply(model_manifest(name, model_name))
-    before = eventually(lambda: operated.service(name), 30, "an InferenceService")
+    before = wait_for(lambda: operated.service(name), 30, "an InferenceService")
     assert before["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Standard"
 
     operated.apply(model_manifest(name, model_name, predictor={"deploymentMode": "Knative"}))
@@ -311,5 +312,5 @@ def test_a_deployment_mode_change_recreates_the_inference_service(
             return None
         return isvc
 
-    after = eventually(recreated, 30, "recreated in Knative mode")
+    after = wait_for(recreated, 30, "recreated in Knative mode")
     assert after["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"

@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.support.cluster import Kube
+from tests.support.cluster import Kube, wait_for
 from tests.support.mlflow_server import MlflowServer
 from tests.support.models import Registered, register_sklearn
 from tests.support.operated import Operated, model_manifest
-from tests.support.operator_process import eventually
 from tests.support.plugin_mlflow import webhook_env
 from tests.support.procs import free_port
 
@@ -57,9 +56,9 @@ def test_mlflow_stopped_during_a_promotion_changes_nothing_until_it_is_back(
         )
         operator.wait_ready()
         served.apply(model_manifest("outage", model))
-        eventually(lambda: served.served_version("outage") == v1.version, 30, "v1 rendered")
+        wait_for(lambda: served.served_version("outage") == v1.version, 30, "v1 rendered")
         served.mark_ready("outage")
-        eventually(lambda: served.condition_is("outage", "Ready", "True"), 20, "Ready")
+        wait_for(lambda: served.condition_is("outage", "Ready", "True"), 20, "Ready")
         v2 = register_sklearn(mlflow.uri, model)
 
         # The promotion happens while the operator cannot look, then MLflow goes away.
@@ -71,7 +70,7 @@ def test_mlflow_stopped_during_a_promotion_changes_nothing_until_it_is_back(
         finally:
             os.killpg(pid, signal.SIGCONT)
         before = served.service("outage") or {}
-        eventually(
+        wait_for(
             lambda: served.condition_is("outage", "ModelResolved", "False", "RegistryUnavailable"),
             40,
             "ModelResolved=False RegistryUnavailable",
@@ -85,8 +84,8 @@ def test_mlflow_stopped_during_a_promotion_changes_nothing_until_it_is_back(
 
         # MLflow comes back: the promotion goes through with nobody touching anything.
         mlflow.start()
-        eventually(lambda: served.served_version("outage") == v2.version, 40, "v2 rendered")
-        eventually(lambda: served.condition_is("outage", "ModelResolved", "True"), 20,
+        wait_for(lambda: served.served_version("outage") == v2.version, 40, "v2 rendered")
+        wait_for(lambda: served.condition_is("outage", "ModelResolved", "True"), 20,
                    "resolved again")  # fmt: skip
     finally:
         served.stop_all()
@@ -103,14 +102,14 @@ def test_killed_mid_reconcile_converges_on_restart_and_then_writes_nothing(
         served.apply(model_manifest(name, model_name))
     fast = {"SEAWAY_OPERATOR_RESYNC_INTERVAL_SECONDS": "10", "SEAWAY_OPERATOR_WORKERS": "2"}
     first = served.start_operator("operator-a", env=fast)
-    eventually(lambda: len(served.services()) >= 3, 60, "some InferenceServices applied",
-               every=0.05)  # fmt: skip
+    wait_for(lambda: len(served.services()) >= 3, 60, "some InferenceServices applied",
+               interval=0.05)  # fmt: skip
     first.kill()
 
     second = served.start_operator("operator-b", env=fast)
-    eventually(lambda: len(served.services()) == len(names), 60, "every InferenceService")
+    wait_for(lambda: len(served.services()) == len(names), 60, "every InferenceService")
     for name in names:
-        eventually(lambda name=name: served.condition_is(name, "ModelResolved", "True"), 30,
+        wait_for(lambda name=name: served.condition_is(name, "ModelResolved", "True"), 30,
                    f"{name} resolved")  # fmt: skip
     services = served.services()
     assert sorted(s["metadata"]["name"] for s in services) == names  # none twice, no orphan
@@ -140,7 +139,7 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(
     assert b.get("/healthz")[0] == 200
 
     served.apply(model_manifest("ha", model_name))
-    eventually(lambda: served.service("ha"), 30, "an InferenceService")
+    wait_for(lambda: served.service("ha"), 30, "an InferenceService")
     assert b.metric_sum("seaway_operator_api_writes_total") == 0
 
     a.kill()
@@ -149,7 +148,7 @@ def test_two_replicas_one_acts_and_the_other_takes_over_when_it_dies(
     took = time.monotonic() - killed
     assert took < 4 + 3, f"takeover took {took:.1f} s with a 4 s lease"
     served.apply(model_manifest("ha", model_name, autoscaling={"maxReplicas": 3}))
-    eventually(lambda: (served.service("ha") or {})["spec"]["predictor"]["maxReplicas"] == 3, 20,
+    wait_for(lambda: (served.service("ha") or {})["spec"]["predictor"]["maxReplicas"] == 3, 20,
                "the standby, now leading, applies")  # fmt: skip
 
 
@@ -178,12 +177,12 @@ def test_a_webhook_promotion_is_rolled_out_in_about_two_seconds(
             secret=secret,
         )  # fmt: skip
         served.apply(model_manifest("hooked", model))
-        eventually(lambda: served.served_version("hooked") == "1", 30, "v1 rendered")
+        wait_for(lambda: served.served_version("hooked") == "1", 30, "v1 rendered")
         time.sleep(1)
         moved = time.monotonic()
         client.set_registered_model_alias(model, "champion", v2.version)
-        eventually(lambda: served.served_version("hooked") == v2.version, 10, "v2 rendered",
-                   every=0.05)  # fmt: skip
+        wait_for(lambda: served.served_version("hooked") == v2.version, 10, "v2 rendered",
+                   interval=0.05)  # fmt: skip
         took = time.monotonic() - moved
         assert took < 2.5, f"webhook promotion took {took:.2f} s"
     finally:
@@ -199,7 +198,7 @@ def test_only_the_configured_namespaces_are_served(
     elsewhere = Operated(kube, fresh_namespace, operated.mlflow_uri, Path("/nonexistent"))
     elsewhere.apply(model_manifest("elsewhere", model_name))
     operated.apply(model_manifest("here", model_name))
-    eventually(lambda: operated.service("here"), 30, "served in its namespace")
+    wait_for(lambda: operated.service("here"), 30, "served in its namespace")
     time.sleep(2)
     assert elsewhere.service("elsewhere") is None
     assert "status" not in elsewhere.model("elsewhere")
