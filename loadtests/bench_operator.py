@@ -162,6 +162,8 @@ def one_run(
         "SEAWAY_OPERATOR_RETRY_PERIOD_SECONDS": "2",
     })  # fmt: skip
     operator.wait_ready(timeout=120)
+    proc = operator.process.proc
+    idle_rss = rss_mib(proc.pid) if proc is not None else float("nan")
     manifests = [model_manifest(f"m-{i:03d}", name) for i, name in enumerate(names)]
     for manifest in manifests:
         manifest["metadata"]["namespace"] = namespace
@@ -190,7 +192,6 @@ def one_run(
     for write in converge_writes:
         key = f"{write.verb} {write.resource}{'/' + write.subresource if write.subresource else ''}"
         by_kind[key] = by_kind.get(key, 0) + 1
-    proc = operator.process.proc
     rss = rss_mib(proc.pid) if proc is not None else float("nan")
     quiet_from = datetime.now(UTC)
     time.sleep(quiet)
@@ -209,7 +210,8 @@ def one_run(
     count = metrics.get("seaway_operator_reconcile_duration_seconds_count", 1.0)
     stand_in.stop()
     served.stop_all()
-    kube.kubectl("delete", "namespace", namespace, "--wait=false")
+    # The next run starts once the garbage collector has removed this one's objects.
+    kube.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=600s", timeout=660)
     non_lease = sum(v for k, v in by_kind.items() if "leases" not in k)
     return {
         "models": total,
@@ -218,6 +220,7 @@ def one_run(
         "ready_mirrored_seconds": round(mirrored, 2),
         "writes_per_model": round(non_lease / total, 2),
         "writes_by_kind": by_kind,
+        "operator_rss_mib_idle": round(idle_rss, 1),
         "operator_rss_mib": round(rss, 1),
         "operator_rss_mib_after_quiet": round(rss_after, 1),
         "quiet_seconds": quiet,
