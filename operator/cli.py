@@ -92,12 +92,22 @@ def run(
 
 
 @app.command()
-def rbac() -> None:
-    """Print the operator's least-privilege RBAC rules (YAML), with why each exists."""
+def rbac(
+    lease_name: Annotated[
+        str, typer.Option(help="The Lease of leader election (SEAWAY_OPERATOR_LEASE_NAME).")
+    ] = "seaway-operator",
+) -> None:
+    """Print the operator's least-privilege RBAC rules (YAML), with why each exists:
+    those for the namespaces it serves, then those for its own namespace."""
     import yaml
 
-    from seaway.operator.rbac import RULES
+    from seaway.operator.rbac import RULES, leader_election_rules
 
-    for rule in RULES:
-        typer.echo(f"# {rule.why}")
-        typer.echo(yaml.safe_dump([rule.policy_rule()], sort_keys=False), nl=False)
+    for title, rules in (
+        ("In each namespace it serves (a ClusterRole when it serves all)", RULES),
+        ("In its own namespace, for leader election (a Role)", leader_election_rules(lease_name)),
+    ):
+        typer.echo(f"# {title}:")
+        for rule in rules:
+            typer.echo(f"# {rule.why}")
+            typer.echo(yaml.safe_dump([rule.policy_rule()], sort_keys=False), nl=False)
