@@ -146,7 +146,13 @@ def rss_mib(pid: int) -> float:
 
 
 def one_run(
-    kube: Kube, mlflow_uri: str, names: list[str], quiet: float, work: Path, namespace: str
+    kube: Kube,
+    mlflow_uri: str,
+    names: list[str],
+    quiet: float,
+    work: Path,
+    namespace: str,
+    workers: int,
 ) -> dict[str, Any]:
     kube.kubectl("create", "namespace", namespace)
     served = Operated(kube, namespace, mlflow_uri, work)
@@ -155,6 +161,7 @@ def one_run(
     stand_in.start()
     operator = served.start_operator(env={
         "SEAWAY_OPERATOR_RESYNC_INTERVAL_SECONDS": "20",
+        "SEAWAY_OPERATOR_WORKERS": str(workers),
         "SEAWAY_REGISTRY_POLL_INTERVAL_SECONDS": "5",
         # Leader election as shipped, not the tests' fast timings.
         "SEAWAY_OPERATOR_LEASE_DURATION_SECONDS": "15",
@@ -215,6 +222,7 @@ def one_run(
     non_lease = sum(v for k, v in by_kind.items() if "leases" not in k)
     return {
         "models": total,
+        "workers": workers,
         "apply_seconds": round(applied, 2),
         "rendered_seconds": round(rendered or float("nan"), 2),
         "ready_mirrored_seconds": round(mirrored, 2),
@@ -238,6 +246,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=500)
     parser.add_argument("--quiet", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=4, help="SEAWAY_OPERATOR_WORKERS")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="seaway-bench-op-") as tmp:
@@ -256,7 +265,13 @@ def main() -> None:
             results = []
             for run in range(args.runs):
                 result = one_run(
-                    kube, mlflow.uri, names, args.quiet, work / f"run{run}", f"bench-{run}"
+                    kube,
+                    mlflow.uri,
+                    names,
+                    args.quiet,
+                    work / f"run{run}",
+                    f"bench-{run}",
+                    args.workers,
                 )
                 say(json.dumps(result))
                 results.append(result)
