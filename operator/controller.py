@@ -199,14 +199,24 @@ class Cache:
             return self.services.get(key)
 
     def replace_all(
-        self, models: Iterable[Mapping[str, Any]], services: Iterable[Mapping[str, Any]]
+        self,
+        models: Iterable[Mapping[str, Any]],
+        services: Iterable[Mapping[str, Any]],
+        snapshot: int | None,
     ) -> set[Key]:
-        """Refresh from a full list (the resync): newer bodies win, keys absent from the
-        list are dropped. Returns the keys of InferenceModels that disappeared."""
+        """Refresh from full lists (the resync) taken at resourceVersion `snapshot`:
+        newer bodies win; a cached object missing from the lists is dropped only when
+        it is not newer than the snapshot (one created after it is simply not in it
+        yet). Returns the keys of InferenceModels that disappeared."""
         listed_models = {key_of(m): m for m in models}
         listed_services = {key_of(s): s for s in services}
+
+        def stale(body: Mapping[str, Any]) -> bool:
+            version = _resource_version(body)
+            return snapshot is None or version is None or version <= snapshot
+
         with self._lock:
-            gone = set(self.models) - set(listed_models)
+            gone = {k for k in set(self.models) - set(listed_models) if stale(self.models[k])}
             for key in gone:
                 del self.models[key]
             for key, body in listed_models.items():
@@ -214,7 +224,8 @@ class Cache:
                 if uid not in self._deleted_uids and _is_newer(body, self.models.get(key)):
                     self.models[key] = dict(body)
             for key in set(self.services) - set(listed_services):
-                del self.services[key]
+                if stale(self.services[key]):
+                    del self.services[key]
             for key, body in listed_services.items():
                 if _is_newer(body, self.services.get(key)):
                     self.services[key] = dict(body)

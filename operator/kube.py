@@ -15,6 +15,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
@@ -60,6 +61,14 @@ def _error(what: str, error: Exception) -> KubeError:
     return KubeError(what, None, str(error), retry_after=2.0)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """A list answer: the objects, and the resourceVersion of the snapshot they are."""
+
+    items: list[dict[str, Any]]
+    resource_version: int | None
+
+
 WriteHook = Callable[[str, str], None]
 """Called with (verb, resource) after every successful write, for metrics."""
 
@@ -77,13 +86,13 @@ class KubeActions:
 
     # --- reads (resync) -----------------------------------------------------------
 
-    def list_models(self, namespace: str | None) -> list[dict[str, Any]]:
+    def list_models(self, namespace: str | None) -> Listing:
         return self._list(api.GROUP, api.VERSION, api.PLURAL, namespace)
 
-    def list_inference_services(self, namespace: str | None) -> list[dict[str, Any]]:
+    def list_inference_services(self, namespace: str | None) -> Listing:
         return self._list(KSERVE_GROUP, KSERVE_VERSION, KSERVE_PLURAL, namespace)
 
-    def _list(self, group: str, version: str, plural: str, namespace: str | None) -> list[Any]:
+    def _list(self, group: str, version: str, plural: str, namespace: str | None) -> Listing:
         selector = (
             ",".join(f"{k}={v}" for k, v in render.COMMON_LABELS.items())
             if plural == KSERVE_PLURAL
@@ -105,12 +114,14 @@ class KubeActions:
                 )
         except (ApiException, OSError) as error:
             raise _error(f"list {plural}", error) from error
-        items: list[Any] = cast(dict[str, Any], answer).get("items", [])
+        body = cast(dict[str, Any], answer)
+        items: list[dict[str, Any]] = body.get("items", [])
         kind = "InferenceModel" if plural == api.PLURAL else render.KIND
         for item in items:  # list items carry no apiVersion/kind
             item.setdefault("apiVersion", f"{group}/{version}")
             item.setdefault("kind", kind)
-        return items
+        snapshot = (body.get("metadata") or {}).get("resourceVersion")
+        return Listing(items, int(snapshot) if str(snapshot).isdigit() else None)
 
     def get_inference_service(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -280,13 +280,21 @@ class Operator:
         try:
             models: list[dict[str, Any]] = []
             services: list[dict[str, Any]] = []
+            snapshots: list[int | None] = []
             for namespace in namespaces:
-                models += await asyncio.to_thread(self.actions.list_models, namespace)
-                services += await asyncio.to_thread(self.actions.list_inference_services, namespace)
+                listed = await asyncio.to_thread(self.actions.list_models, namespace)
+                models += listed.items
+                snapshots.append(listed.resource_version)
+                listed = await asyncio.to_thread(self.actions.list_inference_services, namespace)
+                services += listed.items
+                snapshots.append(listed.resource_version)
         except kube.KubeError as error:
             log.warning("resync could not list", extra={"error": str(error)})
             return
-        gone = self.controller.cache.replace_all(models, services)
+        # The oldest snapshot: whatever is newer than it may simply not be listed yet.
+        known = [s for s in snapshots if s is not None]
+        snapshot = min(known) if len(known) == len(snapshots) else None
+        gone = self.controller.cache.replace_all(models, services, snapshot)
         self._last_list = time.monotonic()
         self._listed = True
         keys = set(self.controller.cache.keys()) | gone

@@ -16,7 +16,7 @@ import pytest
 from model_builders import build_resolved, build_settings
 
 from seaway.operator import drift
-from seaway.operator.controller import Controller, Key
+from seaway.operator.controller import Cache, Controller, Key
 from seaway.registry.deployments import Deployment
 from seaway.registry.errors import AliasNotFound, RegistryUnavailable, SeawayRegistryError
 from seaway.registry.model import ResolvedModel
@@ -348,3 +348,20 @@ def test_a_registry_outage_makes_every_model_ask_again_and_say_so() -> None:
     world.registry.answer = build_resolved(version="8", aliases=("champion",))
     world.controller.registry_reachability_changed()
     assert world.reconcile()[2] == ["apply", "status"]
+
+
+def test_a_resync_list_older_than_the_cache_drops_nothing_newer() -> None:
+    cache = Cache()
+    listed = _body()  # resourceVersion 1
+    newer = {**_body(), "metadata": {**_body()["metadata"], "name": "late", "resourceVersion": "9"}}
+    service = {"metadata": {"name": "late", "namespace": "ml", "uid": "s", "resourceVersion": "8"}}
+    cache.put_model(listed)
+    cache.put_model(newer)
+    cache.put_service(service)
+    # A list taken at resourceVersion 5 holds only the first model and no service.
+    assert cache.replace_all([listed], [], snapshot=5) == set()
+    assert set(cache.keys()) == {("ml", "fraud"), ("ml", "late")}
+    assert cache.service(("ml", "late")) is not None
+    # A list taken after them, still without "late": it was deleted.
+    assert cache.replace_all([listed], [], snapshot=10) == {("ml", "late")}
+    assert cache.service(("ml", "late")) is None
