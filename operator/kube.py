@@ -120,8 +120,8 @@ class KubeActions:
         for item in items:  # list items carry no apiVersion/kind
             item.setdefault("apiVersion", f"{group}/{version}")
             item.setdefault("kind", kind)
-        snapshot = (body.get("metadata") or {}).get("resourceVersion")
-        return Listing(items, int(snapshot) if str(snapshot).isdigit() else None)
+        snapshot = str((body.get("metadata") or {}).get("resourceVersion", ""))
+        return Listing(items, int(snapshot) if snapshot.isdigit() else None)
 
     def get_inference_service(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
