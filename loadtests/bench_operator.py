@@ -246,7 +246,7 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=500)
     parser.add_argument("--quiet", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=4, help="SEAWAY_OPERATOR_WORKERS")
+    parser.add_argument("--workers", type=int, default=8, help="SEAWAY_OPERATOR_WORKERS")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="seaway-bench-op-") as tmp:
