@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests.wrk import run_wrk
+from loadtests.wrk import missing_tools, run_wrk
 
 OUTPUTS = 8
 MODEL_NAME = "mlp"
@@ -242,8 +242,9 @@ def main() -> int:
     parser.add_argument("--skip-check", action="store_true", help="skip the in-process checks")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if shutil.which("wrk") is None or shutil.which("taskset") is None:
-        _say("error: the benchmark needs wrk and taskset (apt-get install wrk util-linux)")
+    problem = missing_tools()
+    if problem is not None:
+        _say(problem)
         return 2
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import torch

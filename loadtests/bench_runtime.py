@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loadtests.wrk import run_wrk  # noqa: E402
+from loadtests.wrk import missing_tools, run_wrk  # noqa: E402
 from tests.support.mlflow_server import MlflowServer  # noqa: E402
 from tests.support.models import register_sklearn  # noqa: E402
 from tests.support.procs import Process, free_port  # noqa: E402
@@ -249,8 +249,9 @@ def main() -> int:
     parser.add_argument("--servers", default="seaway,mlflow,mlserver")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if shutil.which("wrk") is None or shutil.which("taskset") is None:
-        _say("error: the benchmark needs wrk and taskset (apt-get install wrk util-linux)")
+    problem = missing_tools()
+    if problem is not None:
+        _say(problem)
         return 2
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     servers = args.servers.split(",")

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
+
+
+def missing_tools() -> str | None:
+    """Why wrk cannot run here, or None."""
+    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+        return "error: the benchmark needs wrk and taskset (apt-get install wrk util-linux)"
+    return None
 
 
 def run_wrk(

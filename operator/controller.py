@@ -39,7 +39,7 @@ from seaway.operator.errors import InvalidSpec, SeawayOperatorError
 from seaway.operator.settings import OperatorSettings
 from seaway.operator.status import applied_at, next_status, status_patch
 from seaway.registry.deployments import Deployment
-from seaway.registry.errors import RegistryUnavailable, SeawayRegistryError
+from seaway.registry.errors import SeawayRegistryError
 from seaway.registry.model import ResolvedModel
 from seaway.registry.watch import AliasChange, AliasRef
 
@@ -107,8 +107,8 @@ class Recorder(Protocol):
 class Outcome:
     """How a reconcile ended, for the queue and the metrics."""
 
-    result: str
-    """ok, retry (a transient failure: back off) or error (needs a change by someone)."""
+    result: Literal["ok", "retry", "error"]
+    """ok; retry: a failure that may pass, backed off; error: needs a change by someone."""
     reason: str
     requeue_after: float | None = None
     """Look again after this long even when nothing announces a change."""
@@ -236,7 +236,11 @@ class Cache:
             return list(self.models)
 
 
-@dataclass
+_NEVER = datetime.min.replace(tzinfo=UTC)
+"""The time of a resolution that must be asked again."""
+
+
+@dataclass(frozen=True)
 class _Resolution:
     value: ResolvedModel | SeawayRegistryError
     at: datetime
@@ -348,23 +352,26 @@ class Controller:
         answer, so that every InferenceModel says so in ModelResolved (an outage) or
         picks up what moved meanwhile (recovery). The keys to reconcile: all."""
         with self._lock:
-            for ref_key, cached in list(self._resolutions.items()):
-                self._resolutions[ref_key] = _Resolution(
-                    RegistryUnavailable("the registry watcher cannot reach MLflow"),
-                    cached.at,
-                    cached.last_good,
-                )
+            for ref_key in self._resolutions:
+                self._expire(ref_key)
         return set(self.cache.keys())
 
     def alias_moved(self, changes: Iterable[AliasChange]) -> set[Key]:
-        """The registry watcher saw aliases move: forget those resolutions; the keys of
-        the InferenceModels that follow them."""
+        """The registry watcher saw aliases move: ask again for those; the keys of the
+        InferenceModels that follow them."""
         keys: set[Key] = set()
         with self._lock:
             for change in changes:
-                self._resolutions.pop((change.ref.model, change.ref.alias, None), None)
+                self._expire((change.ref.model, change.ref.alias, None))
                 keys |= self._followers.get(change.ref, set())
         return keys
+
+    def _expire(self, ref_key: tuple[str, str | None, str | None]) -> None:
+        """The next reconcile asks the registry again; the last good answer stays the one
+        to render should that fail. Call with the lock held."""
+        cached = self._resolutions.get(ref_key)
+        if cached is not None:
+            self._resolutions[ref_key] = replace(cached, at=_NEVER)
 
     # --- the reconcile (worker thread) ------------------------------------------------
 

@@ -4,8 +4,8 @@ Every write the operator makes goes through `KubeActions`: server-side apply
 of the rendered InferenceService with one field manager, delete (only for a
 deployment-mode change, which KServe refuses in place), one merge patch of
 an InferenceModel's status, and core/v1 Events. Plus the two lists of the
-periodic resync. API errors come out as `KubeError`, transient or not, with
-the delay to retry after. Synchronous (the `kubernetes` client); the
+periodic resync. API errors come out as `KubeError`, transient or not (the
+work queue's backoff spaces the retries). Synchronous (the `kubernetes` client); the
 controller calls it from worker threads.
 """
 
@@ -35,30 +35,34 @@ _TRANSIENT = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
 class KubeError(SeawayOperatorError):
-    """The API server refused or failed a call."""
+    """The API server refused or failed a call (`status` None: it did not answer)."""
 
     reason = "KubernetesApiError"
 
-    def __init__(self, what: str, status: int | None, detail: str, *, retry_after: float) -> None:
+    def __init__(self, what: str, status: int | None, detail: str) -> None:
         super().__init__(f"{what}: {status or 'no answer'} {detail}".strip())
         self.status = status
         self.transient = status is None or status in _TRANSIENT
-        self.retry_after = retry_after
 
 
-def _error(what: str, error: Exception) -> KubeError:
-    if isinstance(error, ApiException):
+def _call(what: str, call: Callable[..., Any], *args: Any, absent: tuple[int, ...] = (),
+          **kwargs: Any) -> Any:  # fmt: skip
+    """`call(*args, **kwargs)` with the operator's timeout; None when the API server
+    answers one of the `absent` statuses (e.g. 404: nothing to return); any other
+    failure as a `KubeError` naming `what`."""
+    try:
+        return call(*args, _request_timeout=TIMEOUT, **kwargs)
+    except ApiException as error:
+        if error.status in absent:
+            return None
         detail = str(error.reason or "")
         try:
             detail = json.loads(error.body or "{}").get("message", detail)
         except (ValueError, AttributeError):
             pass
-        retry = 1.0
-        headers = error.headers or {}
-        if headers.get("Retry-After", "").isdigit():
-            retry = float(headers["Retry-After"])
-        return KubeError(what, error.status, detail, retry_after=retry)
-    return KubeError(what, None, str(error), retry_after=2.0)
+        raise KubeError(what, error.status, detail) from error
+    except OSError as error:
+        raise KubeError(what, None, str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -98,22 +102,12 @@ class KubeActions:
             if plural == KSERVE_PLURAL
             else None
         )
-        try:
-            if namespace is None:
-                answer = self.objects.list_cluster_custom_object(
-                    group, version, plural, label_selector=selector, _request_timeout=TIMEOUT
-                )
-            else:
-                answer = self.objects.list_namespaced_custom_object(
-                    group,
-                    version,
-                    namespace,
-                    plural,
-                    label_selector=selector,
-                    _request_timeout=TIMEOUT,
-                )
-        except (ApiException, OSError) as error:
-            raise _error(f"list {plural}", error) from error
+        if namespace is None:
+            answer = _call(f"list {plural}", self.objects.list_cluster_custom_object,
+                           group, version, plural, label_selector=selector)  # fmt: skip
+        else:
+            answer = _call(f"list {plural}", self.objects.list_namespaced_custom_object,
+                           group, version, namespace, plural, label_selector=selector)  # fmt: skip
         body = cast(dict[str, Any], answer)
         items: list[dict[str, Any]] = body.get("items", [])
         kind = "InferenceModel" if plural == api.PLURAL else render.KIND
@@ -124,22 +118,13 @@ class KubeActions:
         return Listing(items, int(snapshot) if snapshot.isdigit() else None)
 
     def get_inference_service(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            body = self.objects.get_namespaced_custom_object(
-                KSERVE_GROUP,
-                KSERVE_VERSION,
-                namespace,
-                KSERVE_PLURAL,
-                name,
-                _request_timeout=TIMEOUT,
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise _error(f"get InferenceService {namespace}/{name}", error) from error
-        except OSError as error:
-            raise _error(f"get InferenceService {namespace}/{name}", error) from error
-        return cast(dict[str, Any], body)
+        body = _call(
+            f"get InferenceService {namespace}/{name}",
+            self.objects.get_namespaced_custom_object,
+            KSERVE_GROUP, KSERVE_VERSION, namespace, KSERVE_PLURAL, name,
+            absent=(404,),
+        )  # fmt: skip
+        return cast(dict[str, Any] | None, body)
 
     # --- writes -------------------------------------------------------------------
 
@@ -147,74 +132,48 @@ class KubeActions:
         """Server-side apply `desired` (force: the operator owns what it renders); the
         stored object, as read back (the client reads no body from a 201)."""
         meta = desired["metadata"]
-        what = f"apply InferenceService {meta['namespace']}/{meta['name']}"
-        try:
-            stored = self.objects.patch_namespaced_custom_object(
-                KSERVE_GROUP,
-                KSERVE_VERSION,
-                meta["namespace"],
-                KSERVE_PLURAL,
-                meta["name"],
-                dict(desired),
-                field_manager=render.FIELD_MANAGER,
-                force=True,
-                field_validation="Strict",
-                _content_type=APPLY,
-                _request_timeout=TIMEOUT,
-            )
-        except (ApiException, OSError) as error:
-            raise _error(what, error) from error
+        stored = _call(
+            f"apply InferenceService {meta['namespace']}/{meta['name']}",
+            self.objects.patch_namespaced_custom_object,
+            KSERVE_GROUP, KSERVE_VERSION, meta["namespace"], KSERVE_PLURAL, meta["name"],
+            dict(desired),
+            field_manager=render.FIELD_MANAGER, force=True, field_validation="Strict",
+            _content_type=APPLY,
+        )  # fmt: skip
         self._on_write("apply", KSERVE_PLURAL)
         if stored:
             return cast(dict[str, Any], stored)
         return self.get_inference_service(meta["namespace"], meta["name"])
 
     def delete_inference_service(self, namespace: str, name: str, uid: str) -> None:
-        """Delete the InferenceService `uid` (a precondition: never a newer one)."""
-        try:
-            self.objects.delete_namespaced_custom_object(
-                KSERVE_GROUP,
-                KSERVE_VERSION,
-                namespace,
-                KSERVE_PLURAL,
-                name,
-                body=client.V1DeleteOptions(
-                    preconditions=client.V1Preconditions(uid=uid),
-                    propagation_policy="Background",
-                ),
-                _request_timeout=TIMEOUT,
-            )
-        except ApiException as error:
-            if error.status in (404, 409):  # gone already, or another object now
-                return
-            raise _error(f"delete InferenceService {namespace}/{name}", error) from error
-        except OSError as error:
-            raise _error(f"delete InferenceService {namespace}/{name}", error) from error
-        self._on_write("delete", KSERVE_PLURAL)
+        """Delete the InferenceService `uid` (a precondition: never a newer one); gone
+        already (404) or another object by now (409) is no error."""
+        deleted = _call(
+            f"delete InferenceService {namespace}/{name}",
+            self.objects.delete_namespaced_custom_object,
+            KSERVE_GROUP, KSERVE_VERSION, namespace, KSERVE_PLURAL, name,
+            body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(uid=uid), propagation_policy="Background"
+            ),
+            absent=(404, 409),
+        )  # fmt: skip
+        if deleted is not None:
+            self._on_write("delete", KSERVE_PLURAL)
 
     def patch_status(
         self, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """Merge-patch the InferenceModel's status subresource; the stored object, or
         None when the InferenceModel is gone."""
-        try:
-            stored = self.objects.patch_namespaced_custom_object_status(
-                api.GROUP,
-                api.VERSION,
-                namespace,
-                api.PLURAL,
-                name,
-                dict(patch),
-                field_manager=render.FIELD_MANAGER,
-                _content_type="application/merge-patch+json",
-                _request_timeout=TIMEOUT,
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise _error(f"patch status of {namespace}/{name}", error) from error
-        except OSError as error:
-            raise _error(f"patch status of {namespace}/{name}", error) from error
+        stored = _call(
+            f"patch status of {namespace}/{name}",
+            self.objects.patch_namespaced_custom_object_status,
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name, dict(patch),
+            field_manager=render.FIELD_MANAGER, _content_type="application/merge-patch+json",
+            absent=(404,),
+        )  # fmt: skip
+        if stored is None:
+            return None
         self._on_write("patch", f"{api.PLURAL}/status")
         return cast(dict[str, Any], stored)
 
@@ -255,8 +214,8 @@ class KubeActions:
             action="Reconcile",
         )
         try:
-            self.core.create_namespaced_event(meta["namespace"], event, _request_timeout=TIMEOUT)
-        except (ApiException, OSError) as error:
+            _call("post Event", self.core.create_namespaced_event, meta["namespace"], event)
+        except KubeError as error:
             log.warning(
                 "could not post event",
                 extra={"model": f"{meta['namespace']}/{meta['name']}", "error": str(error)},

@@ -31,7 +31,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,9 @@ class Operator:
         self.identity = settings.identity or f"{socket.gethostname()}-{os.getpid()}"
         self.api_client = kube_client or api_client()
         self.registry = RegistryService(
-            registry_settings, self._on_alias_moves_threaded, on_report=self._on_report_threaded
+            registry_settings,
+            self._from_thread(self._on_alias_moves),
+            on_report=self._from_thread(self._on_report),
         )
         self._registry_down = False
         self.metrics = OperatorMetrics(self.registry.client.counter)
@@ -205,15 +207,16 @@ class Operator:
 
         return registry
 
-    def _on_alias_moves_threaded(self, changes: tuple[AliasChange, ...]) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._on_alias_moves, changes)
+    def _from_thread(self, handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        """`handler`, to be called from the registry's threads: it runs on the event
+        loop, where the queue lives."""
 
-    def _on_report_threaded(self, report: PollReport) -> None:
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._on_report, report)
+        def hand_over(argument: Any) -> None:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(handler, argument)
+
+        return hand_over
 
     def _on_report(self, report: PollReport) -> None:
         """On the watcher's first failed poll, and its first good one after, every
@@ -264,9 +267,7 @@ class Operator:
             )
             return
         self.queue.forget(key)
-        if outcome.reason == "Deleted":
-            self.queue.drop(key)
-        elif outcome.requeue_after is not None:
+        if outcome.requeue_after is not None:
             self.queue.add_after(key, outcome.requeue_after)
 
     async def _resync(self) -> None:

@@ -97,11 +97,6 @@ class WorkQueue(Generic[K]):
         """`key` succeeded: its next failure starts from the base delay again."""
         self._failures.pop(key, None)
 
-    def drop(self, key: K) -> None:
-        """Forget `key` entirely (its object is gone): no pending timer, no backoff."""
-        self._cancel_timer(key)
-        self._failures.pop(key, None)
-
     async def get(self) -> K:
         """The next key to reconcile; the caller must call `done(key)` afterwards."""
         async with self._wakeup:

@@ -22,6 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from seaway.operator import rbac
+from tests.support import manifests
 from tests.support.cluster import Kube
 from tests.support.operator_process import OperatorProcess
 
@@ -32,12 +33,9 @@ OPERATOR_ACCOUNT = "seaway-operator"
 
 def model_manifest(name: str, model: str, **spec: Any) -> dict[str, Any]:
     """An InferenceModel `name` following `model@champion`, with more `spec` fields."""
-    return {
-        "apiVersion": "seaway.dev/v1alpha1",
-        "kind": "InferenceModel",
-        "metadata": {"name": name},
-        "spec": {"model": {"name": model, "alias": "champion"}, **spec},
-    }
+    body = manifests.minimal(name)
+    body["spec"] = {"model": {"name": model, "alias": "champion"}, **spec}
+    return body
 
 
 def _stamp(when: datetime) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Mapping
@@ -22,8 +23,7 @@ RUNTIME_IMAGE = "registry.test/seaway-runtime:test"
 
 
 def seaway_executable() -> str:
-    found = shutil.which("seaway") or str(Path(sys.executable).with_name("seaway"))
-    return found
+    return shutil.which("seaway") or str(Path(sys.executable).with_name("seaway"))
 
 
 class OperatorProcess:
@@ -111,9 +111,7 @@ class OperatorProcess:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
             code = proc.wait(timeout=grace)
-        except (ProcessLookupError, TimeoutError):
-            code = None
-        except Exception:
+        except (ProcessLookupError, subprocess.TimeoutExpired):
             code = None
         self.process.stop(grace=1)
         return code

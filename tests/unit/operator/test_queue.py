@@ -78,17 +78,6 @@ def test_an_add_now_replaces_a_pending_delayed_add() -> None:
     _run(main())
 
 
-def test_drop_cancels_the_pending_retry() -> None:
-    async def main() -> None:
-        queue: WorkQueue[str] = WorkQueue(base_delay=0.05)
-        queue.add_rate_limited("a")
-        queue.drop("a")
-        await asyncio.sleep(0.1)
-        assert len(queue) == 0 and queue.failures("a") == 0
-
-    _run(main())
-
-
 def test_shutdown_releases_waiting_workers() -> None:
     async def main() -> None:
         queue: WorkQueue[str] = WorkQueue()
